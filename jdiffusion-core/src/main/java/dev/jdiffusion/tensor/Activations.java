@@ -1,0 +1,62 @@
+package dev.jdiffusion.tensor;
+
+/** Element-wise activations, as PyTorch defines them. */
+public final class Activations {
+    private Activations() {}
+
+    public static float silu(float x) { return x / (1f + (float) Math.exp(-x)); }
+
+    /** GELU with the exact erf form (PyTorch's default, approximate='none'). */
+    public static float gelu(float x) { return (float) (0.5 * x * (1.0 + erf(x / Math.sqrt(2.0)))); }
+
+    /** CLIP's quick GELU: x * sigmoid(1.702 x). */
+    public static float quickGelu(float x) { return x / (1f + (float) Math.exp(-1.702f * x)); }
+
+    public enum Kind { SILU, GELU, QUICK_GELU }
+
+    public static float apply(Kind kind, float x) {
+        return switch (kind) {
+            case SILU -> silu(x);
+            case GELU -> gelu(x);
+            case QUICK_GELU -> quickGelu(x);
+        };
+    }
+
+    /** A new tensor with {@code kind} applied to every element. */
+    public static Tensor map(Tensor x, Kind kind) {
+        float[] xs = x.data(), y = new float[xs.length];
+        Parallel.forRange(xs.length, 4096, (from, to) -> {
+            for (int i = from; i < to; i++) y[i] = apply(kind, xs[i]);
+        });
+        return new Tensor(y, x.shape());
+    }
+
+    /**
+     * GEGLU: the last dimension holds [value, gate] halves; returns value * gelu(gate), as diffusers'
+     * GEGLU does after its projection.
+     */
+    public static Tensor geglu(Tensor h) {
+        int d2 = h.dim(-1), d = d2 / 2, rows = h.size() / d2;
+        float[] hs = h.data(), y = new float[rows * d];
+        Parallel.forRange(rows, 16, (from, to) -> {
+            for (int r = from; r < to; r++)
+                for (int j = 0; j < d; j++) y[r * d + j] = hs[r * d2 + j] * gelu(hs[r * d2 + d + j]);
+        });
+        int[] shape = h.shape();
+        shape[shape.length - 1] = d;
+        return new Tensor(y, shape);
+    }
+
+    /**
+     * erf(x) to double precision's float needs (|error| < 1.2e-7): the Chebyshev-fitted erfc of
+     * Numerical Recipes (erfcc), which is accurate over the whole real line.
+     */
+    static double erf(double x) {
+        double z = Math.abs(x);
+        double t = 1.0 / (1.0 + 0.5 * z);
+        double r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418
+                + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587
+                + t * (-0.82215223 + t * 0.17087277)))))))));
+        return x >= 0 ? 1.0 - r : r - 1.0;
+    }
+}

@@ -1,0 +1,70 @@
+package dev.jdiffusion.tensor;
+
+/**
+ * 2-D convolution on channels-last activations (N, H, W, C) with PyTorch's weight layout
+ * [out, in, kh, kw]. Computed as a matrix multiply of image patches (gathered a block of output
+ * pixels at a time, so the patch buffer stays small) with the weight reordered to (kh, kw, in).
+ */
+public final class Conv2d {
+    private static final int PIXELS_PER_TASK = 64;
+
+    private Conv2d() {}
+
+    public static Tensor forward(Tensor x, WeightTensor w, WeightTensor bias, int stride, int padding) {
+        int n = x.dim(0), h = x.dim(1), wd = x.dim(2), cin = x.dim(3);
+        int cout = w.dim(0), kh = w.dim(2), kw = w.dim(3);
+        if (w.dim(1) != cin)
+            throw new IllegalArgumentException(w.name() + ": input has " + cin + " channels, weight expects " + w.dim(1));
+        int oh = (h + 2 * padding - kh) / stride + 1, ow = (wd + 2 * padding - kw) / stride + 1;
+        int k = cin * kh * kw;
+        float[] bf = bias == null ? null : bias.toFloatArray();
+        float[] out = new float[n * oh * ow * cout];
+        float[] xs = x.data();
+        if (kh == 1 && kw == 1 && stride == 1 && padding == 0) {
+            Tensor y = Gemm.linear(x, flatView(w), bias);
+            return y;
+        }
+        float[] wf = reorder(w, cout, cin, kh, kw);
+        int pixels = n * oh * ow;
+        Parallel.forRange((pixels + PIXELS_PER_TASK - 1) / PIXELS_PER_TASK, 1, (t0, t1) -> {
+            float[] patches = new float[PIXELS_PER_TASK * k];
+            for (int t = t0; t < t1; t++) {
+                int p0 = t * PIXELS_PER_TASK, p1 = Math.min(pixels, p0 + PIXELS_PER_TASK);
+                for (int p = p0; p < p1; p++) {
+                    int b = p / (oh * ow), rem = p % (oh * ow), oy = rem / ow, ox = rem % ow;
+                    int row = (p - p0) * k;
+                    for (int ky = 0; ky < kh; ky++) {
+                        int iy = oy * stride - padding + ky;
+                        for (int kx = 0; kx < kw; kx++) {
+                            int ix = ox * stride - padding + kx;
+                            int dst = row + (ky * kw + kx) * cin;
+                            if (iy < 0 || iy >= h || ix < 0 || ix >= wd) java.util.Arrays.fill(patches, dst, dst + cin, 0f);
+                            else System.arraycopy(xs, ((b * h + iy) * wd + ix) * cin, patches, dst, cin);
+                        }
+                    }
+                }
+                Gemm.nt(p1 - p0, cout, k, patches, 0, k, wf, 0, k, out, p0 * cout, cout, false);
+                if (bf != null) for (int p = p0; p < p1; p++) for (int j = 0; j < cout; j++) out[p * cout + j] += bf[j];
+            }
+        });
+        return new Tensor(out, n, oh, ow, cout);
+    }
+
+    /** [out, in, kh, kw] → rows of (kh, kw, in), so that a patch row is contiguous channel runs. */
+    private static float[] reorder(WeightTensor w, int cout, int cin, int kh, int kw) {
+        float[] src = w.toFloatArray();
+        float[] dst = new float[src.length];
+        int k = cin * kh * kw;
+        for (int o = 0; o < cout; o++)
+            for (int c = 0; c < cin; c++)
+                for (int ky = 0; ky < kh; ky++)
+                    for (int kx = 0; kx < kw; kx++)
+                        dst[o * k + (ky * kw + kx) * cin + c] = src[((o * cin + c) * kh + ky) * kw + kx];
+        return dst;
+    }
+
+    /** A 1x1 convolution weight [out, in, 1, 1] seen as a linear weight [out, in] (same bytes). */
+    private static WeightTensor flatView(WeightTensor w) {
+        return new WeightTensor(w.name(), w.dtype(), new int[]{w.dim(0), w.dim(1)}, w.segment());
+    }
+}
