@@ -10,6 +10,14 @@ public final class Attention {
     private Attention() {}
 
     public static Tensor attend(Tensor q, Tensor k, Tensor v, int heads) {
+        return attend(q, k, v, heads, false);
+    }
+
+    /**
+     * As {@link #attend(Tensor, Tensor, Tensor, int)}; with {@code causal} query i sees keys 0..i only
+     * (CLIP's text encoder).
+     */
+    public static Tensor attend(Tensor q, Tensor k, Tensor v, int heads, boolean causal) {
         int n = q.dim(0), lq = q.dim(1), width = q.dim(2), lk = k.dim(1);
         if (width % heads != 0) throw new IllegalArgumentException(width + " features do not split into " + heads + " heads");
         int d = width / heads;
@@ -25,6 +33,8 @@ public final class Attention {
                 Gemm.nt(rows, lk, d, qs, qOff, width, ks, kOff, width, scores, 0, lk, false);
                 for (int r = 0; r < rows; r++) {
                     int so = r * lk;
+                    int visible = causal ? Math.min(lk, i0 + r + 1) : lk;
+                    for (int j = visible; j < lk; j++) scores[so + j] = Float.NEGATIVE_INFINITY;
                     float max = Float.NEGATIVE_INFINITY;
                     for (int j = 0; j < lk; j++) max = Math.max(max, scores[so + j] * scale);
                     float sum = 0;

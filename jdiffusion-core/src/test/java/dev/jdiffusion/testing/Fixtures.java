@@ -23,6 +23,17 @@ public final class Fixtures {
     /** A model folder: "tiny-sd15" or "tiny-sd2". */
     public static Path model(String name) { return root().resolve(name); }
 
+    /** The model's expected/manifest.json (it holds -Infinity, hence the lenient reader). */
+    public static com.fasterxml.jackson.databind.JsonNode manifest(String model) {
+        try {
+            return com.fasterxml.jackson.databind.json.JsonMapper.builder()
+                    .enable(com.fasterxml.jackson.core.json.JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build()
+                    .readTree(model(model).resolve("expected/manifest.json").toFile());
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
     /** A reference file under {@code <model>/expected/}. */
     public static SafeTensors expected(String model, String file) {
         return SafeTensors.open(model(model).resolve("expected").resolve(file));

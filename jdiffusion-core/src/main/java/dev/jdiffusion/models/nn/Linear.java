@@ -1,0 +1,37 @@
+package dev.jdiffusion.models.nn;
+
+import dev.jdiffusion.io.WeightSource;
+import dev.jdiffusion.tensor.Gemm;
+import dev.jdiffusion.tensor.Tensor;
+import dev.jdiffusion.tensor.WeightTensor;
+
+/**
+ * torch.nn.Linear over the last dimension. Also serves 1×1 convolutions on channels-last activations,
+ * which are the same matrix multiply (weight [out, in, 1, 1]).
+ */
+public final class Linear {
+    private final WeightTensor weight;
+    private final WeightTensor bias;
+    private final int in, out;
+
+    public Linear(WeightSource w, String name, int in, int out, boolean hasBias) {
+        this.in = in;
+        this.out = out;
+        WeightTensor raw = w.get(name + ".weight");
+        int[] s = raw.shape();
+        boolean asConv = s.length == 4 && s[2] == 1 && s[3] == 1;
+        // Validate against the shape the config implies (error names the tensor and both shapes).
+        this.weight = asConv ? flatten(w.get(name + ".weight", out, in, 1, 1)) : w.get(name + ".weight", out, in);
+        this.bias = hasBias ? w.get(name + ".bias", out) : null;
+    }
+
+    private static WeightTensor flatten(WeightTensor t) {
+        return new WeightTensor(t.name(), t.dtype(), new int[]{t.dim(0), t.dim(1)}, t.segment());
+    }
+
+    public Tensor forward(Tensor x) { return Gemm.linear(x, weight, bias); }
+
+    public int in() { return in; }
+
+    public int out() { return out; }
+}
