@@ -106,4 +106,31 @@ public final class TensorOps {
         }
         return new Tensor(z, n, dim);
     }
+
+    /** Nearest-neighbour resize of (N, H, W, C) to (outH, outW), as torch's 'nearest' (src = floor(dst·in/out)). */
+    public static Tensor upsampleNearest(Tensor x, int outH, int outW) {
+        int n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
+        float[] xs = x.data(), z = new float[n * outH * outW * c];
+        float sy = (float) h / outH, sx = (float) w / outW;
+        for (int b = 0; b < n; b++)
+            for (int oy = 0; oy < outH; oy++) {
+                int iy = Math.min(h - 1, (int) Math.floor(oy * sy));
+                for (int ox = 0; ox < outW; ox++) {
+                    int ix = Math.min(w - 1, (int) Math.floor(ox * sx));
+                    System.arraycopy(xs, ((b * h + iy) * w + ix) * c, z, ((b * outH + oy) * outW + ox) * c, c);
+                }
+            }
+        return new Tensor(z, n, outH, outW, c);
+    }
+
+    /** Zero-pads (N, H, W, C) by {@code pad} rows at the bottom and columns at the right. */
+    public static Tensor padRightBottom(Tensor x, int pad) {
+        int n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
+        int oh = h + pad, ow = w + pad;
+        float[] z = new float[n * oh * ow * c];
+        for (int b = 0; b < n; b++)
+            for (int y = 0; y < h; y++)
+                System.arraycopy(x.data(), (b * h + y) * w * c, z, (b * oh + y) * ow * c, w * c);
+        return new Tensor(z, n, oh, ow, c);
+    }
 }

@@ -1,0 +1,24 @@
+package dev.jdiffusion.models.blocks;
+
+import dev.jdiffusion.io.WeightSource;
+import dev.jdiffusion.models.nn.Conv2dLayer;
+import dev.jdiffusion.tensor.Tensor;
+import dev.jdiffusion.tensor.TensorOps;
+
+/** diffusers' Upsample2D with a convolution: nearest-neighbour upsampling, then 3×3 conv. */
+public final class Upsample2D {
+    private final Conv2dLayer conv;
+
+    public Upsample2D(WeightSource w, int channels) {
+        this.conv = new Conv2dLayer(w, "conv", channels, channels, 3, 1, 1);
+    }
+
+    /** Upsamples 2×. */
+    public Tensor forward(Tensor x) { return conv.forward(TensorOps.upsampleNearest2x(x)); }
+
+    /** Upsamples to exactly (outH, outW): the UNet's skip connections dictate it for odd sizes. */
+    public Tensor forward(Tensor x, int outH, int outW) {
+        boolean exact2x = outH == 2 * x.dim(1) && outW == 2 * x.dim(2);
+        return conv.forward(exact2x ? TensorOps.upsampleNearest2x(x) : TensorOps.upsampleNearest(x, outH, outW));
+    }
+}

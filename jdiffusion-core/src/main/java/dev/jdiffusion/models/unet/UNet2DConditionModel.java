@@ -1,0 +1,87 @@
+package dev.jdiffusion.models.unet;
+
+import dev.jdiffusion.io.WeightSource;
+import dev.jdiffusion.models.nn.Conv2dLayer;
+import dev.jdiffusion.models.nn.GroupNorm;
+import dev.jdiffusion.models.nn.Linear;
+import dev.jdiffusion.tensor.Activations;
+import dev.jdiffusion.tensor.Tensor;
+import dev.jdiffusion.tensor.TensorOps;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * diffusers' UNet2DConditionModel for SD 1.x / 2.x: predicts the noise (or v) in a latent, given the
+ * timestep and the text encoder's hidden states. Activations are channels-last (N, H, W, C).
+ */
+public final class UNet2DConditionModel {
+    private final UNet2DConditionConfig config;
+    private final Linear timeLinear1, timeLinear2;
+    private final Conv2dLayer convIn, convOut;
+    private final GroupNorm convNormOut;
+    private final List<UNetBlocks.DownBlock> downBlocks = new ArrayList<>();
+    private final UNetBlocks.MidBlock midBlock;
+    private final List<UNetBlocks.UpBlock> upBlocks = new ArrayList<>();
+
+    public UNet2DConditionModel(UNet2DConditionConfig c, WeightSource w) {
+        this.config = c;
+        List<Integer> boc = c.blockOutChannels();
+        int n = boc.size(), ch0 = boc.get(0), temb = c.timeEmbedDim();
+        timeLinear1 = new Linear(w, "time_embedding.linear_1", ch0, temb, true);
+        timeLinear2 = new Linear(w, "time_embedding.linear_2", temb, temb, true);
+        convIn = new Conv2dLayer(w, "conv_in", c.inChannels(), ch0, 3, 1, 1);
+        int out = ch0;
+        for (int i = 0; i < n; i++) {
+            int in = out;
+            out = boc.get(i);
+            downBlocks.add(new UNetBlocks.DownBlock(w.prefixed("down_blocks." + i + "."), c, i, in, out,
+                    c.downBlockTypes().get(i).equals(UNet2DConditionConfig.CROSS_ATTN_DOWN), i < n - 1));
+        }
+        midBlock = new UNetBlocks.MidBlock(w.prefixed("mid_block."), c);
+        List<Integer> rev = UNet2DConditionConfig.reversed(boc);
+        out = rev.get(0);
+        for (int i = 0; i < n; i++) {
+            int prevOut = out;
+            out = rev.get(i);
+            int skipIn = rev.get(Math.min(i + 1, n - 1));
+            upBlocks.add(new UNetBlocks.UpBlock(w.prefixed("up_blocks." + i + "."), c, i, prevOut, out, skipIn,
+                    c.upBlockTypes().get(i).equals(UNet2DConditionConfig.CROSS_ATTN_UP), i < n - 1));
+        }
+        convNormOut = new GroupNorm(w, "conv_norm_out", c.normNumGroups(), ch0, c.normEps());
+        convOut = new Conv2dLayer(w, "conv_out", ch0, c.outChannels(), 3, 1, 1);
+    }
+
+    public UNet2DConditionConfig config() { return config; }
+
+    /**
+     * @param sample    latents (N, H, W, in_channels)
+     * @param timesteps one timestep per batch entry
+     * @param context   text encoder hidden states (N, L, cross_attention_dim)
+     * @return the model output (N, H, W, out_channels)
+     */
+    public Tensor forward(Tensor sample, float[] timesteps, Tensor context) {
+        if (sample.dim(3) != config.inChannels())
+            throw new IllegalArgumentException("UNet expects " + config.inChannels() + " latent channels, got " + sample.dim(3));
+        if (context.dim(2) != config.crossAttentionDim())
+            throw new IllegalArgumentException("UNet expects text embeddings of width " + config.crossAttentionDim()
+                    + ", got " + context.dim(2) + " (text encoder and UNet do not belong together?)");
+        Tensor tEmb = TensorOps.timestepEmbedding(timesteps, config.blockOutChannels().get(0), config.flipSinToCos(), config.freqShift());
+        Tensor emb = timeLinear2.forward(Activations.map(timeLinear1.forward(tEmb), Activations.Kind.SILU));
+        // Every ResnetBlock2D applies SiLU to the embedding before its projection: do it once here.
+        Tensor temb = Activations.map(emb, Activations.Kind.SILU);
+
+        Tensor h = convIn.forward(sample);
+        List<Tensor> skips = new ArrayList<>();
+        skips.add(h);
+        for (UNetBlocks.DownBlock b : downBlocks) h = b.forward(h, temb, context, skips);
+        h = midBlock.forward(h, temb, context);
+        for (UNetBlocks.UpBlock b : upBlocks) {
+            // The upsampled size must match the skip the next block concatenates (odd sizes round down going down).
+            int remaining = skips.size() - b.skipCount();
+            Tensor next = remaining > 0 ? skips.get(remaining - 1) : null;
+            h = b.forward(h, skips, temb, context, next == null ? 0 : next.dim(1), next == null ? 0 : next.dim(2));
+        }
+        return convOut.forward(convNormOut.forwardSilu(h));
+    }
+}
