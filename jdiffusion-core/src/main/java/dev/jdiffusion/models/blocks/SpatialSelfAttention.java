@@ -1,0 +1,32 @@
+package dev.jdiffusion.models.blocks;
+
+import dev.jdiffusion.io.WeightSource;
+import dev.jdiffusion.models.nn.GroupNorm;
+import dev.jdiffusion.models.nn.Linear;
+import dev.jdiffusion.tensor.Attention;
+import dev.jdiffusion.tensor.Tensor;
+import dev.jdiffusion.tensor.TensorOps;
+
+/**
+ * The VAE mid-block attention (diffusers' Attention with group_norm and a residual connection): one
+ * head as wide as the channels, over all H·W positions.
+ */
+public final class SpatialSelfAttention {
+    private final GroupNorm groupNorm;
+    private final Linear toQ, toK, toV, toOut;
+
+    public SpatialSelfAttention(WeightSource w, int channels, int groups, double eps) {
+        groupNorm = new GroupNorm(w, "group_norm", groups, channels, eps);
+        toQ = new Linear(w, "to_q", channels, channels, true);
+        toK = new Linear(w, "to_k", channels, channels, true);
+        toV = new Linear(w, "to_v", channels, channels, true);
+        toOut = new Linear(w, "to_out.0", channels, channels, true);
+    }
+
+    public Tensor forward(Tensor x) {
+        int n = x.dim(0), h = x.dim(1), wd = x.dim(2), c = x.dim(3);
+        Tensor t = groupNorm.forward(x).reshape(n, h * wd, c);
+        Tensor a = toOut.forward(Attention.attend(toQ.forward(t), toK.forward(t), toV.forward(t), 1));
+        return TensorOps.add(a.reshape(n, h, wd, c), x);
+    }
+}
