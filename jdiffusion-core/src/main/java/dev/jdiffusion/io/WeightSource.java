@@ -22,7 +22,7 @@ public interface WeightSource {
     default WeightTensor get(String name, int... expectedShape) {
         WeightTensor t = get(name);
         if (!Arrays.equals(t.shape(), expectedShape))
-            throw new ModelFormatException(null, name, "in " + describe() + ": tensor has shape "
+            throw new ModelFormatException(null, t.name(), "in " + describe() + ": tensor has shape "
                     + Arrays.toString(t.shape()) + " but the config implies " + Arrays.toString(expectedShape)
                     + " (does config.json match these weights?)");
         return t;
