@@ -10,7 +10,7 @@ import java.io.UncheckedIOException;
 /** The `jdiffusion` command: subcommands for each job. Errors reach the user as one line, never a stack trace. */
 @Command(name = "jdiffusion", mixinStandardHelpOptions = true, version = "jdiffusion 0.1.0",
         description = "Stable Diffusion in pure Java.",
-        subcommands = {CommandLine.HelpCommand.class})
+        subcommands = {GenerateCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
 
     /** Exit status for bad arguments and bad input files, as picocli uses for usage errors. */
@@ -25,9 +25,15 @@ public final class Main {
         CommandLine cl = new CommandLine(new Main());
         cl.setOut(out);
         cl.setErr(err);
+        // Bad arguments: one line naming the problem, exit status 2 (picocli would print the whole usage).
+        cl.setParameterExceptionHandler((ex, ignored) -> usageError(ex));
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             Throwable e = ex;
-            if (e instanceof CommandLine.ParameterException pe) throw pe;
+            if (e instanceof CommandLine.ParameterException pe) return usageError(pe);
+            if (e instanceof dev.jdiffusion.pipelines.GenerationCancelledException) {
+                cmd.getErr().println("jdiffusion: " + e.getMessage());
+                return 130;
+            }
             if (e instanceof ModelFormatException || e instanceof IllegalArgumentException
                     || e instanceof UncheckedIOException || e instanceof java.io.IOException) {
                 cmd.getErr().println("jdiffusion: " + e.getMessage());
@@ -37,5 +43,11 @@ public final class Main {
             return 1;
         });
         return cl.execute(args);
+    }
+
+    private static int usageError(CommandLine.ParameterException ex) {
+        CommandLine cmd = ex.getCommandLine();
+        cmd.getErr().println("jdiffusion: " + ex.getMessage() + " (see '" + cmd.getCommandSpec().qualifiedName() + " --help')");
+        return EXIT_USAGE;
     }
 }

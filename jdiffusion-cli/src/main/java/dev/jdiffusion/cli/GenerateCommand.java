@@ -1,0 +1,131 @@
+package dev.jdiffusion.cli;
+
+import dev.jdiffusion.image.PngFiles;
+import dev.jdiffusion.image.RgbImage;
+import dev.jdiffusion.pipelines.GenerationRequest;
+import dev.jdiffusion.pipelines.GenerationResult;
+import dev.jdiffusion.pipelines.StableDiffusionPipeline;
+import dev.jdiffusion.schedulers.Schedulers;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/** `jdiffusion generate`: text-to-image (and image-to-image with --init-image), written to PNG with its parameters. */
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = "Generate images from a prompt (or transform --init-image) and write PNGs that carry their parameters.")
+final class GenerateCommand implements Callable<Integer> {
+    @Spec CommandSpec spec;
+
+    @Option(names = "--model", required = true, description = "Model: a diffusers folder.")
+    Path model;
+
+    @Option(names = "--prompt", required = true, description = "What to draw.")
+    String prompt;
+
+    @Option(names = "--negative-prompt", defaultValue = "", description = "What to avoid (default: none).")
+    String negativePrompt;
+
+    @Option(names = "--steps", defaultValue = "20", description = "Denoising steps (default: ${DEFAULT-VALUE}).")
+    int steps;
+
+    @Option(names = {"--guidance", "--cfg-scale"}, defaultValue = "7.5",
+            description = "Classifier-free guidance scale; 1 or less turns it off (default: ${DEFAULT-VALUE}).")
+    double guidance;
+
+    @Option(names = "--sampler", defaultValue = "euler_a", description = "Sampler (default: ${DEFAULT-VALUE}): ${COMPLETION-CANDIDATES}.",
+            completionCandidates = SamplerNames.class)
+    String sampler;
+
+    @Option(names = "--seed", description = "Seed; the same seed gives the same image as diffusers with torch.Generator(\"cpu\").manual_seed(seed). Random when absent.")
+    Long seed;
+
+    @Option(names = "--width", description = "Image width, a multiple of the VAE factor: 8 (default: the model's, 512 for SD 1.x).")
+    Integer width;
+
+    @Option(names = "--height", description = "Image height, a multiple of the VAE factor (default: the model's).")
+    Integer height;
+
+    @Option(names = "--batch", defaultValue = "1", description = "Images per prompt (default: ${DEFAULT-VALUE}).")
+    int batch;
+
+    @Option(names = "--clip-skip", defaultValue = "1", description = "CLIP skip as in the web UIs: 1 = last layer, 2 = penultimate (default: ${DEFAULT-VALUE}).")
+    int clipSkip;
+
+    @Option(names = "--init-image", description = "Start from this image (img2img).")
+    Path initImage;
+
+    @Option(names = "--strength", defaultValue = "0.75", description = "img2img: how much of the init image to redraw, in (0, 1] (default: ${DEFAULT-VALUE}).")
+    double strength;
+
+    @Option(names = {"-o", "--output"}, defaultValue = "out.png", description = "Output PNG; further images go to <stem>-<i>.png (default: ${DEFAULT-VALUE}).")
+    Path output;
+
+    @Option(names = {"-q", "--quiet"}, description = "No progress bar.")
+    boolean quiet;
+
+    static final class SamplerNames implements Iterable<String> {
+        @Override public java.util.Iterator<String> iterator() { return Schedulers.names().iterator(); }
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter err = spec.commandLine().getErr(), out = spec.commandLine().getOut();
+        validate();
+        RgbImage init = initImage == null ? null : PngFiles.read(initImage).image();
+        GenerationRequest.Builder b = GenerationRequest.builder(prompt).negativePrompt(negativePrompt).steps(steps)
+                .guidanceScale(guidance).sampler(sampler).batchSize(batch).clipSkip(clipSkip)
+                .size(width == null ? 0 : width, height == null ? 0 : height);
+        if (seed != null) b.seed(seed);
+        if (init != null) b.initImage(init, strength);
+        GenerationRequest request = b.build();
+        if (seed == null) err.println("seed: " + request.seed());
+
+        StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(model);
+        ProgressBar bar = new ProgressBar(err, !quiet && ProgressBar.stderrIsTerminal(), "generating");
+        GenerationResult result = pipeline.generate(request, (done, total) -> {
+            bar.update(done, total);
+            return true;
+        });
+        for (int i = 0; i < result.images().size(); i++) {
+            Path file = outputFor(i);
+            PngFiles.write(file, result.images().get(i), Map.of("parameters", result.parameters().get(i)));
+            out.println(file);
+        }
+        return 0;
+    }
+
+    private void validate() {
+        if (!Schedulers.names().contains(sampler))
+            throw new ParameterException(spec.commandLine(), "unknown sampler '" + sampler + "'; valid samplers: "
+                    + String.join(", ", Schedulers.names()));
+        if (steps < 1) throw new ParameterException(spec.commandLine(), "--steps must be at least 1");
+        if (batch < 1) throw new ParameterException(spec.commandLine(), "--batch must be at least 1");
+        if (clipSkip < 1) throw new ParameterException(spec.commandLine(), "--clip-skip must be at least 1");
+        // Multiples of the model's VAE factor (8 for real models) are checked once the model is known.
+        if ((width != null && width <= 0) || (height != null && height <= 0))
+            throw new ParameterException(spec.commandLine(), "--width and --height must be positive");
+        if (initImage != null && !Files.isRegularFile(initImage))
+            throw new ParameterException(spec.commandLine(), "--init-image " + initImage + ": file not found");
+        if (initImage != null && !(strength > 0 && strength <= 1))
+            throw new ParameterException(spec.commandLine(), "--strength must be in (0, 1], got " + strength);
+        if (!Files.exists(model))
+            throw new ParameterException(spec.commandLine(), "--model " + model + ": no such folder or file");
+    }
+
+    /** out.png, out-1.png, out-2.png, ... */
+    private Path outputFor(int i) {
+        if (i == 0) return output;
+        String name = output.getFileName().toString();
+        int dot = name.lastIndexOf('.');
+        String stem = dot > 0 ? name.substring(0, dot) : name, ext = dot > 0 ? name.substring(dot) : ".png";
+        return output.resolveSibling(stem + "-" + i + ext);
+    }
+}

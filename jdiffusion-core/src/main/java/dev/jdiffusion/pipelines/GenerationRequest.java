@@ -1,0 +1,91 @@
+package dev.jdiffusion.pipelines;
+
+import dev.jdiffusion.image.RgbImage;
+
+import java.util.Objects;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * One text-to-image or image-to-image request. Immutable; build it with {@link #builder(String)}.
+ *
+ * @param sampler     a sampler name ({@code euler_a}, {@code dpmpp_2m_karras}, ...), or null for the
+ *                    scheduler the model ships with
+ * @param width       image width in pixels, or 0 for the model's default (for img2img: the init image's)
+ * @param height      image height in pixels, or 0 likewise
+ * @param clipSkip    AUTOMATIC1111's "Clip skip": 1 uses the text encoder's last layer, 2 the penultimate
+ *                    one after the final layer norm (diffusers' {@code clip_skip=1}), and so on
+ * @param initImage   the image to start from (img2img), or null for text-to-image
+ * @param strength    how much of the init image to replace with noise, in (0, 1]; ignored without one
+ */
+public record GenerationRequest(
+        String prompt,
+        String negativePrompt,
+        int steps,
+        double guidanceScale,
+        String sampler,
+        long seed,
+        int width,
+        int height,
+        int batchSize,
+        int clipSkip,
+        RgbImage initImage,
+        double strength) {
+
+    public GenerationRequest {
+        Objects.requireNonNull(prompt, "prompt");
+        if (negativePrompt == null) negativePrompt = "";
+        if (steps < 1) throw new IllegalArgumentException("steps must be at least 1, got " + steps);
+        if (batchSize < 1) throw new IllegalArgumentException("batch size must be at least 1, got " + batchSize);
+        if (clipSkip < 1) throw new IllegalArgumentException("clip skip must be at least 1, got " + clipSkip);
+        if (width < 0 || height < 0) throw new IllegalArgumentException("width and height must be positive");
+        if (initImage != null && !(strength > 0 && strength <= 1))
+            throw new IllegalArgumentException("strength must be in (0, 1], got " + strength);
+        if (!Double.isFinite(guidanceScale)) throw new IllegalArgumentException("guidance scale must be a number");
+    }
+
+    public boolean isImageToImage() { return initImage != null; }
+
+    public static Builder builder(String prompt) { return new Builder(prompt); }
+
+    /** A builder with diffusers' defaults (20 steps here, as the web UIs use; CFG 7.5; a random seed). */
+    public Builder toBuilder() {
+        Builder b = new Builder(prompt);
+        b.negativePrompt = negativePrompt; b.steps = steps; b.guidanceScale = guidanceScale; b.sampler = sampler;
+        b.seed = seed; b.width = width; b.height = height; b.batchSize = batchSize; b.clipSkip = clipSkip;
+        b.initImage = initImage; b.strength = strength;
+        return b;
+    }
+
+    public static final class Builder {
+        private final String prompt;
+        private String negativePrompt = "";
+        private int steps = 20;
+        private double guidanceScale = 7.5;
+        private String sampler;
+        private Long seed;
+        private int width, height;
+        private int batchSize = 1;
+        private int clipSkip = 1;
+        private RgbImage initImage;
+        private double strength = 0.75;
+
+        private Builder(String prompt) { this.prompt = prompt; }
+
+        public Builder negativePrompt(String v) { negativePrompt = v; return this; }
+        public Builder steps(int v) { steps = v; return this; }
+        public Builder guidanceScale(double v) { guidanceScale = v; return this; }
+        public Builder sampler(String v) { sampler = v; return this; }
+        public Builder seed(long v) { seed = v; return this; }
+        public Builder size(int w, int h) { width = w; height = h; return this; }
+        public Builder batchSize(int v) { batchSize = v; return this; }
+        public Builder clipSkip(int v) { clipSkip = v; return this; }
+        public Builder initImage(RgbImage image, double strength) { initImage = image; this.strength = strength; return this; }
+
+        /** Builds the request; without an explicit seed a random one is chosen (and recorded in the request). */
+        public GenerationRequest build() {
+            long s = seed != null ? seed : ThreadLocalRandom.current().nextLong(0, 1L << 32);
+            return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, sampler, s, width, height,
+                    batchSize, clipSkip, initImage, strength);
+        }
+    }
+}

@@ -1,0 +1,19 @@
+package dev.jdiffusion.pipelines;
+
+import dev.jdiffusion.image.RgbImage;
+
+import java.util.List;
+
+/**
+ * The images a request produced, with everything needed to reproduce them.
+ *
+ * @param request    the request as run (with its seed and resolved size)
+ * @param images     one image per batch entry
+ * @param parameters the generation parameters in AUTOMATIC1111's infotext format, one per image
+ */
+public record GenerationResult(GenerationRequest request, List<RgbImage> images, List<String> parameters) {
+    public GenerationResult {
+        images = List.copyOf(images);
+        parameters = List.copyOf(parameters);
+    }
+}
