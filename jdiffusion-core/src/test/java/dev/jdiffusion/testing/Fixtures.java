@@ -1,10 +1,17 @@
 package dev.jdiffusion.testing;
 
+import com.fasterxml.jackson.core.json.JsonReadFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import dev.jdiffusion.io.SafeTensors;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.List;
 
 /** Locates the reference fixtures in the repository's testdata/ folder (copied from shared/fixtures). */
 public final class Fixtures {
@@ -23,19 +30,26 @@ public final class Fixtures {
     /** A model folder: "tiny-sd15" or "tiny-sd2". */
     public static Path model(String name) { return root().resolve(name); }
 
-    /** The model's expected/manifest.json (it holds -Infinity, hence the lenient reader). */
-    public static com.fasterxml.jackson.databind.JsonNode manifest(String model) {
-        try {
-            return com.fasterxml.jackson.databind.json.JsonMapper.builder()
-                    .enable(com.fasterxml.jackson.core.json.JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build()
-                    .readTree(model(model).resolve("expected/manifest.json").toFile());
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
-    }
-
     /** A reference file under {@code <model>/expected/}. */
     public static SafeTensors expected(String model, String file) {
         return SafeTensors.open(model(model).resolve("expected").resolve(file));
+    }
+
+    /** {@code <model>/expected/manifest.json}: what made each reference file (Python's JSON, with -Infinity). */
+    public static JsonNode manifest(String model) {
+        Path file = model(model).resolve("expected").resolve("manifest.json");
+        try {
+            return JsonMapper.builder().enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build().readTree(file.toFile());
+        } catch (IOException e) {
+            throw new UncheckedIOException(file.toString(), e);
+        }
+    }
+
+    /** The prompts of {@code <model>/expected/tokenizer.safetensors}, in the order of its ids_NN tensors. */
+    public static List<String> tokenizerPrompts(String model) {
+        List<String> prompts = new ArrayList<>();
+        manifest(model).at("/files/tokenizer.safetensors/prompts").forEach(p -> prompts.add(p.asText()));
+        if (prompts.isEmpty()) throw new IllegalStateException(model + ": manifest.json lists no tokenizer prompts");
+        return prompts;
     }
 }
