@@ -33,7 +33,7 @@ import java.util.Set;
  * size, lies inside the data section and overlaps no other. Tensor data is never copied: each
  * {@link WeightTensor} is a view of the mapping.
  */
-public final class SafeTensors {
+public final class SafeTensors implements TensorFile {
     /** Headers larger than this are refused (the format's own reference limit is 100 MB). */
     static final long MAX_HEADER_BYTES = 100L << 20;
     private static final ObjectMapper JSON = JsonMapper.builder()
@@ -157,10 +157,13 @@ public final class SafeTensors {
         }
     }
 
+    @Override
     public Path file() { return file; }
 
+    @Override
     public Set<String> names() { return entries.keySet(); }
 
+    @Override
     public boolean contains(String name) { return entries.containsKey(name); }
 
     public Entry entry(String name) { return entries.get(name); }
@@ -168,6 +171,7 @@ public final class SafeTensors {
     public Map<String, String> metadata() { return metadata; }
 
     /** The named tensor as a view of the mapping; a clear error when the file has no such tensor. */
+    @Override
     public WeightTensor tensor(String name) {
         Entry e = entries.get(name);
         if (e == null) throw new ModelFormatException(file, name, "tensor is missing from the checkpoint");

@@ -39,8 +39,8 @@ public interface WeightSource {
         };
     }
 
-    /** Weights straight from one safetensors file, under the names the file uses. */
-    static WeightSource of(SafeTensors file) {
+    /** Weights straight from one file (safetensors or .ckpt), under the names the file uses. */
+    static WeightSource of(TensorFile file) {
         return new WeightSource() {
             @Override public WeightTensor get(String name) { return file.tensor(name); }
             @Override public boolean contains(String name) { return file.contains(name); }
