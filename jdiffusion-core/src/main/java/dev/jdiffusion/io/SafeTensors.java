@@ -33,7 +33,7 @@ import java.util.Set;
  * size, lies inside the data section and overlaps no other. Tensor data is never copied: each
  * {@link WeightTensor} is a view of the mapping.
  */
-public final class SafeTensors {
+public final class SafeTensors implements TensorFile {
     /** Headers larger than this are refused (the format's own reference limit is 100 MB). */
     static final long MAX_HEADER_BYTES = 100L << 20;
     private static final ObjectMapper JSON = JsonMapper.builder()
