@@ -60,11 +60,16 @@ public final class CkptFile implements TensorFile {
 
     private final Path file;
     private final Map<String, Ref> tensors;
+    private final Long globalStep;
 
-    private CkptFile(Path file, Map<String, Ref> tensors) {
+    private CkptFile(Path file, Map<String, Ref> tensors, Long globalStep) {
         this.file = file;
         this.tensors = tensors;
+        this.globalStep = globalStep;
     }
+
+    /** The checkpoint's {@code global_step} (training step), or null when it records none. */
+    public Long globalStep() { return globalStep; }
 
     /** Maps and reads {@code file}; every problem is a {@link ModelFormatException} naming the file. */
     public static CkptFile open(Path file) {
@@ -125,7 +130,8 @@ public final class CkptFile implements TensorFile {
         Set<String> storageTypes = STORAGE_TYPES.keySet().stream().map(s -> "torch." + s).collect(Collectors.toSet());
         Object root = new Unpickler(file, pickle, pid -> storage(file, zip, prefix, pid, storages), storageTypes).load();
         try {
-            return new CkptFile(file, Collections.unmodifiableMap(stateDict(file, root)));
+            Long step = root instanceof Map<?, ?> m && m.get("global_step") instanceof Number n ? n.longValue() : null;
+            return new CkptFile(file, Collections.unmodifiableMap(stateDict(file, root)), step);
         } catch (ArithmeticException e) {  // Math.*Exact
             throw new ModelFormatException(file, null, "a tensor's size, stride or offset overflows: the file is corrupt", e);
         }

@@ -1,0 +1,341 @@
+package dev.jdiffusion.io.checkpoint;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.jdiffusion.io.JsonConfig;
+import dev.jdiffusion.io.ModelFormatException;
+import dev.jdiffusion.io.SafeTensors;
+import dev.jdiffusion.io.TensorFile;
+import dev.jdiffusion.io.WeightSource;
+import dev.jdiffusion.models.clip.ClipTextConfig;
+import dev.jdiffusion.models.clip.ClipTextModel;
+import dev.jdiffusion.models.unet.UNet2DConditionConfig;
+import dev.jdiffusion.models.unet.UNet2DConditionModel;
+import dev.jdiffusion.models.vae.AutoencoderKL;
+import dev.jdiffusion.models.vae.AutoencoderKLConfig;
+import dev.jdiffusion.tensor.DType;
+import dev.jdiffusion.tensor.WeightTensor;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Full-size SD 1.5 and SD 2.1 single files, as sparse safetensors files of F16 zeros (about 2 GB each
+ * on paper, a few hundred KB of header on disk): every tensor the built-in configs imply, under its
+ * original-layout name and shape, plus the extras real checkpoints carry. They must be recognised and
+ * the parts must build from them with the built-in configs (every shape check passes).
+ */
+class FullSizeCheckpointTest {
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir static Path dir;
+    static Path sd15, sd21;
+    static Map<String, Spec> sd15Listing, sd21Listing;
+
+    /** One tensor of a generated file. */
+    record Spec(DType dtype, int[] shape) {
+        long bytes() {
+            long n = dtype.byteSize();
+            for (int d : shape) n *= d;
+            return n;
+        }
+    }
+
+    @BeforeAll
+    static void writeFiles() throws IOException {
+        long t0 = System.nanoTime();
+        sd15Listing = ldmListing(ModelFamily.SD1);
+        sd15Listing.put("cond_stage_model.transformer.text_model.embeddings.position_ids", new Spec(DType.I64, new int[]{1, 77}));
+        sd15Listing.put("model_ema.decay", new Spec(DType.F32, new int[0]));
+        sd15Listing.put("model_ema.num_updates", new Spec(DType.I32, new int[0]));
+        sd15Listing.put("model_ema.diffusion_modelinput_blocks00weight", new Spec(DType.F32, new int[]{320, 4, 3, 3}));
+        sd15Listing.put("alphas_cumprod", new Spec(DType.F32, new int[]{1000}));
+        sd15 = dir.resolve("sd15.safetensors");
+        writeSparse(sd15, sd15Listing);
+
+        sd21Listing = ldmListing(ModelFamily.SD2);
+        // OpenCLIP ViT-H has 24 resblocks; diffusers (and the built-in config) use 23.
+        for (var e : List.copyOf(sd21Listing.entrySet()))
+            if (e.getKey().contains(".resblocks.22."))
+                sd21Listing.put(e.getKey().replace(".resblocks.22.", ".resblocks.23."), e.getValue());
+        sd21Listing.put("cond_stage_model.model.text_projection", new Spec(DType.F16, new int[]{1024, 1024}));
+        sd21Listing.put("cond_stage_model.model.logit_scale", new Spec(DType.F16, new int[0]));
+        sd21 = dir.resolve("sd21.safetensors");
+        writeSparse(sd21, sd21Listing);
+        System.out.printf("wrote sparse SD 1.5 (%d tensors, %.2f GB) and SD 2.1 (%d tensors, %.2f GB) in %d ms%n",
+                sd15Listing.size(), Files.size(sd15) / 1e9, sd21Listing.size(), Files.size(sd21) / 1e9,
+                (System.nanoTime() - t0) / 1_000_000);
+    }
+
+    @Test
+    void sd15IsRecognisedAndBuildsWithBuiltInConfigs() {
+        long t0 = System.nanoTime();
+        SingleFileCheckpoint cp = SingleFileCheckpoint.open(sd15, null, null);
+        assertEquals(ModelFamily.SD1, cp.family());
+        assertTrue(cp.detection().standardSize(), () -> cp.detection().nonStandard().toString());
+        assertEquals(768, cp.detection().crossAttentionDim());
+        assertTrue(cp.builtInConfigs());
+        buildParts(cp);
+        assertEquals(PredictionType.EPSILON, cp.predictionType());
+        assertEquals("PNDMScheduler", cp.schedulerConfig().getString("_class_name"));
+        assertTrue(cp.schedulerConfig().getBoolean("skip_prk_steps", false));
+        assertEquals(1, cp.schedulerConfig().getInt("steps_offset"));
+        assertEquals(0.00085, cp.schedulerConfig().getDouble("beta_start"));
+        assertEquals(0.012, cp.schedulerConfig().getDouble("beta_end"));
+        assertEquals(64, cp.unetConfig().getInt("sample_size"));
+        System.out.printf("SD 1.5: opened, detected and built in %d ms%n", (System.nanoTime() - t0) / 1_000_000);
+    }
+
+    @Test
+    void sd21IsRecognisedAndBuildsWithBuiltInConfigs() {
+        SingleFileCheckpoint cp = SingleFileCheckpoint.open(sd21, null, null);
+        assertEquals(ModelFamily.SD2, cp.family());
+        assertTrue(cp.detection().standardSize(), () -> cp.detection().nonStandard().toString());
+        assertEquals(1024, cp.detection().crossAttentionDim());
+        buildParts(cp);
+        ClipTextConfig text = ClipTextConfig.from(cp.textEncoderConfig());
+        assertEquals(List.of(1024, 23, 16, 4096), List.of(text.hiddenSize(), text.numHiddenLayers(), text.numAttentionHeads(), text.intermediateSize()));
+        // Default as diffusers: the 768-v model.
+        assertEquals(PredictionType.V_PREDICTION, cp.predictionType());
+        assertEquals("DDIMScheduler", cp.schedulerConfig().getString("_class_name"));
+        assertEquals(96, cp.unetConfig().getInt("sample_size"));
+    }
+
+    @Test
+    void sd21PredictionTypeOverrideAndGlobalStep() {
+        SingleFileCheckpoint base = SingleFileCheckpoint.open(sd21, null, PredictionType.EPSILON);
+        assertEquals(PredictionType.EPSILON, base.predictionType());
+        assertEquals("epsilon", base.schedulerConfig().getString("prediction_type"));
+        assertEquals(64, base.unetConfig().getInt("sample_size"), "512-base");
+        SafeTensors file = SafeTensors.open(sd21);
+        // diffusers' heuristic: global_step 875000 is the 512-base checkpoint; anything else is 768-v.
+        assertEquals(PredictionType.EPSILON, SingleFileCheckpoint.open(file, 875000L, null, null).predictionType());
+        assertEquals(PredictionType.V_PREDICTION, SingleFileCheckpoint.open(file, 110000L, null, null).predictionType());
+        assertEquals(PredictionType.V_PREDICTION, SingleFileCheckpoint.open(file, 875000L, null, PredictionType.V_PREDICTION).predictionType());
+        // An SD 1.x fine-tune trained for v: the override is all that can tell.
+        assertEquals(PredictionType.V_PREDICTION, SingleFileCheckpoint.open(sd15, null, PredictionType.V_PREDICTION).predictionType());
+    }
+
+    @Test
+    void builtInTokenizerFiles() throws IOException {
+        Path t15 = SingleFileCheckpoint.open(sd15, null, null).tokenizerDir();
+        Path t21 = SingleFileCheckpoint.open(sd21, null, null).tokenizerDir();
+        for (Path t : List.of(t15, t21)) {
+            assertTrue(Files.size(t.resolve("vocab.json")) > 1_000_000);
+            assertTrue(Files.readString(t.resolve("merges.txt")).startsWith("#version"));
+            assertEquals(77, JsonConfig.read(t.resolve("tokenizer_config.json")).getInt("model_max_length"));
+        }
+        assertEquals("<|endoftext|>", JsonConfig.read(t15.resolve("special_tokens_map.json")).getString("pad_token"));
+        assertEquals("!", JsonConfig.read(t21.resolve("special_tokens_map.json")).getString("pad_token"));
+    }
+
+    /** Keys and shapes known from the published files, so that the generated listing is not only self-consistent. */
+    @Test
+    void generatedListingsHoldTheKnownOriginalKeys() {
+        Map<String, int[]> sd15Known = Map.ofEntries(
+                Map.entry("model.diffusion_model.time_embed.0.weight", new int[]{1280, 320}),
+                Map.entry("model.diffusion_model.input_blocks.3.0.op.weight", new int[]{320, 320, 3, 3}),
+                Map.entry("model.diffusion_model.input_blocks.9.0.op.weight", new int[]{1280, 1280, 3, 3}),
+                Map.entry("model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", new int[]{320, 768}),
+                Map.entry("model.diffusion_model.input_blocks.1.1.proj_in.weight", new int[]{320, 320, 1, 1}),
+                Map.entry("model.diffusion_model.middle_block.1.transformer_blocks.0.ff.net.0.proj.weight", new int[]{10240, 1280}),
+                Map.entry("model.diffusion_model.middle_block.2.emb_layers.1.weight", new int[]{1280, 1280}),
+                Map.entry("model.diffusion_model.output_blocks.2.1.conv.weight", new int[]{1280, 1280, 3, 3}),
+                Map.entry("model.diffusion_model.output_blocks.5.2.conv.weight", new int[]{1280, 1280, 3, 3}),
+                Map.entry("model.diffusion_model.output_blocks.8.2.conv.weight", new int[]{640, 640, 3, 3}),
+                Map.entry("model.diffusion_model.output_blocks.11.0.skip_connection.weight", new int[]{320, 640, 1, 1}),
+                Map.entry("model.diffusion_model.out.2.weight", new int[]{4, 320, 3, 3}),
+                Map.entry("first_stage_model.encoder.down.1.block.0.nin_shortcut.weight", new int[]{256, 128, 1, 1}),
+                Map.entry("first_stage_model.decoder.up.3.upsample.conv.weight", new int[]{512, 512, 3, 3}),
+                Map.entry("first_stage_model.decoder.up.1.block.0.nin_shortcut.weight", new int[]{256, 512, 1, 1}),
+                Map.entry("first_stage_model.decoder.up.0.block.2.conv2.weight", new int[]{128, 128, 3, 3}),
+                Map.entry("first_stage_model.decoder.mid.attn_1.proj_out.weight", new int[]{512, 512, 1, 1}),
+                Map.entry("first_stage_model.quant_conv.weight", new int[]{8, 8, 1, 1}),
+                Map.entry("cond_stage_model.transformer.text_model.encoder.layers.11.mlp.fc1.weight", new int[]{3072, 768}));
+        sd15Known.forEach((k, shape) -> assertArrayEquals(shape, sd15Listing.get(k) == null ? null : sd15Listing.get(k).shape(), k));
+        // The published SD 1.5 files: 686 UNet, 248 VAE, 196 text encoder tensors (+ position_ids).
+        assertEquals(686, count(sd15Listing, "model.diffusion_model."));
+        assertEquals(248, count(sd15Listing, "first_stage_model."));
+        assertEquals(197, count(sd15Listing, "cond_stage_model."));
+
+        Map<String, int[]> sd21Known = Map.of(
+                "model.diffusion_model.input_blocks.2.1.transformer_blocks.0.attn2.to_k.weight", new int[]{320, 1024},
+                "model.diffusion_model.input_blocks.1.1.proj_in.weight", new int[]{320, 320},
+                "cond_stage_model.model.positional_embedding", new int[]{77, 1024},
+                "cond_stage_model.model.token_embedding.weight", new int[]{49408, 1024},
+                "cond_stage_model.model.transformer.resblocks.22.attn.in_proj_weight", new int[]{3072, 1024},
+                "cond_stage_model.model.transformer.resblocks.0.attn.in_proj_bias", new int[]{3072},
+                "cond_stage_model.model.transformer.resblocks.0.mlp.c_fc.weight", new int[]{4096, 1024},
+                "cond_stage_model.model.ln_final.weight", new int[]{1024});
+        sd21Known.forEach((k, shape) -> assertArrayEquals(shape, sd21Listing.get(k) == null ? null : sd21Listing.get(k).shape(), k));
+        assertEquals(686, count(sd21Listing, "model.diffusion_model."));
+    }
+
+    @Test
+    void unsupportedCheckpointsAreNamed() throws IOException {
+        Spec small = new Spec(DType.F16, new int[]{4});
+        Spec convIn = new Spec(DType.F16, new int[]{320, 4, 3, 3});
+        refused(Map.of("model.diffusion_model.input_blocks.0.0.weight", convIn,
+                        "conditioner.embedders.1.model.transformer.resblocks.9.mlp.c_proj.bias", small),
+                "Stable Diffusion XL", "SDXL base", "not supported (yet)");
+        refused(Map.of("model.diffusion_model.input_blocks.0.0.weight", new Spec(DType.F16, new int[]{320, 9, 3, 3}),
+                        "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight", small),
+                "inpainting", "9 UNet input channels", "not supported (yet)");
+        refused(Map.of("model.diffusion_model.joint_blocks.0.context_block.adaLN_modulation.1.bias", small),
+                "Stable Diffusion 3", "not supported (yet)");
+        refused(Map.of("conv_in.weight", convIn, "down_blocks.0.resnets.0.conv1.weight", small),
+                "diffusers' names", "diffusers folder");
+        refused(Map.of("foo.bar.weight", small, "foo.bar.bias", small, "baz", small),
+                "no UNet", "3 tensors", "2 under foo.bar.");
+        refused(Map.of("model.diffusion_model.input_blocks.0.0.weight", convIn,
+                        "model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", new Spec(DType.F16, new int[]{320, 512})),
+                "no text encoder", "512", "cannot tell");
+        // A UNet-only file at SD 2.x width is still recognised; the missing text encoder shows up when it is built.
+        Path unetOnly = dir.resolve("unet-only.safetensors");
+        Map<String, Spec> listing = new LinkedHashMap<>();
+        sd21Listing.forEach((k, v) -> { if (k.startsWith("model.diffusion_model.")) listing.put(k, v); });
+        writeSparse(unetOnly, listing);
+        ModelFormatException e = assertThrows(ModelFormatException.class, () -> SingleFileCheckpoint.open(unetOnly, null, null));
+        assertTrue(e.getMessage().contains("first_stage_model.encoder.conv_in.weight is missing"), e.getMessage());
+        assertThrows(ModelFormatException.class, () -> SingleFileCheckpoint.open(dir.resolve("model.ckpt"), null, null));
+    }
+
+    private void refused(Map<String, Spec> tensors, String... fragments) throws IOException {
+        Path f = Files.createTempFile(dir, "bad", ".safetensors");
+        writeSparse(f, tensors);
+        ModelFormatException e = assertThrows(ModelFormatException.class, () -> SingleFileCheckpoint.open(f, null, null));
+        assertTrue(e.getMessage().startsWith(f.toString()), e.getMessage());
+        for (String s : fragments) assertTrue(e.getMessage().contains(s), "'" + s + "' in: " + e.getMessage());
+    }
+
+    private static long count(Map<String, Spec> listing, String prefix) {
+        return listing.keySet().stream().filter(k -> k.startsWith(prefix)).count();
+    }
+
+    private static void buildParts(SingleFileCheckpoint cp) {
+        new UNet2DConditionModel(UNet2DConditionConfig.from(cp.unetConfig()), cp.unetWeights());
+        new AutoencoderKL(AutoencoderKLConfig.from(cp.vaeConfig()), cp.vaeWeights());
+        new ClipTextModel(ClipTextConfig.from(cp.textEncoderConfig()), cp.textEncoderWeights());
+    }
+
+    // ---------------------------------------------------------------------------------------------
+
+    /**
+     * The original-layout names and shapes of a full-size checkpoint: the diffusers names and shapes the
+     * model code asks for when built from the built-in configs, mapped back through the key maps.
+     */
+    static Map<String, Spec> ldmListing(ModelFamily family) throws IOException {
+        JsonConfig unetCfg = BuiltinConfigs.read(family, "unet", "config.json");
+        JsonConfig vaeCfg = BuiltinConfigs.read(family, "vae", "config.json");
+        JsonConfig textCfg = BuiltinConfigs.read(family, "text_encoder", "config.json");
+        Map<String, int[]> unet = new LinkedHashMap<>(), vae = new LinkedHashMap<>(), text = new LinkedHashMap<>();
+        MemorySegment zeros = zeroMapping(256L << 20);
+        new UNet2DConditionModel(UNet2DConditionConfig.from(unetCfg), new Recorder(unet, "", zeros));
+        new AutoencoderKL(AutoencoderKLConfig.from(vaeCfg), new Recorder(vae, "", zeros));
+        new ClipTextModel(ClipTextConfig.from(textCfg), new Recorder(text, "", zeros));
+
+        TensorFile empty = new EmptyFile();
+        Map<String, Spec> out = new LinkedHashMap<>();
+        addMapped(out, unet, LdmKeyMaps.unet(unetCfg), family);
+        addMapped(out, vae, LdmKeyMaps.vae(vaeCfg, empty), family);
+        addMapped(out, text, family == ModelFamily.SD2 ? LdmKeyMaps.openClip(textCfg) : LdmKeyMaps.clip(empty), family);
+        return out;
+    }
+
+    private static void addMapped(Map<String, Spec> out, Map<String, int[]> diffusers, KeyMap map, ModelFamily family) {
+        diffusers.forEach((name, shape) -> {
+            KeyMap.Ref ref = map.resolve(name);
+            assertNotNull(ref, name);
+            int[] s = shape.clone();
+            s[0] *= ref.parts(); // q, k, v fused into one tensor
+            if (isConv1x1(ref.key(), family)) s = new int[]{s[0], s[1], 1, 1};
+            Spec spec = new Spec(DType.F16, s);
+            Spec prev = out.putIfAbsent(ref.key(), spec);
+            if (prev != null) assertArrayEquals(prev.shape(), s, ref.key());
+        });
+    }
+
+    /** Weights that the original models hold as 1×1 convolutions, though diffusers' Linear reads them as matrices. */
+    private static boolean isConv1x1(String key, ModelFamily family) {
+        if (!key.endsWith(".weight")) return false;
+        return key.contains(".skip_connection.") || key.contains(".nin_shortcut.") || key.contains("quant_conv.")
+                || key.matches(".*\\.mid\\.attn_1\\.(q|k|v|proj_out)\\.weight")
+                || (family == ModelFamily.SD1 && key.startsWith("model.diffusion_model.") && key.matches(".*\\.proj_(in|out)\\.weight"));
+    }
+
+    /** Writes a safetensors header and extends the file to its full length without writing data: all zeros. */
+    static void writeSparse(Path file, Map<String, Spec> tensors) throws IOException {
+        ObjectNode header = JSON.createObjectNode();
+        long offset = 0;
+        for (var e : tensors.entrySet()) {
+            ObjectNode t = header.putObject(e.getKey());
+            t.put("dtype", e.getValue().dtype().name());
+            var shape = t.putArray("shape");
+            for (int d : e.getValue().shape()) shape.add(d);
+            t.putArray("data_offsets").add(offset).add(offset + e.getValue().bytes());
+            offset += e.getValue().bytes();
+        }
+        byte[] h = JSON.writeValueAsString(header).getBytes(StandardCharsets.UTF_8);
+        int padded = (h.length + 7) / 8 * 8;
+        try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw")) {
+            raf.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded).array());
+            raf.write(h);
+            for (int i = h.length; i < padded; i++) raf.write(' ');
+            raf.setLength(8 + padded + offset);
+        }
+    }
+
+    /** A read-only mapping of a sparse file: zeros that cost no memory. */
+    private static MemorySegment zeroMapping(long bytes) throws IOException {
+        Path f = Files.createTempFile(dir, "zeros", ".bin");
+        try (RandomAccessFile raf = new RandomAccessFile(f.toFile(), "rw")) { raf.setLength(bytes); }
+        try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ)) {
+            return ch.map(FileChannel.MapMode.READ_ONLY, 0, bytes, Arena.ofAuto());
+        }
+    }
+
+    /** Hands out F16 zero tensors of whatever shape the model code asks for, recording names and shapes. */
+    private record Recorder(Map<String, int[]> shapes, String prefix, MemorySegment zeros) implements WeightSource {
+        @Override public WeightTensor get(String name) {
+            // Linear first looks at the rank (matrix or 1×1 conv): answer "matrix", the shaped lookup follows.
+            return new WeightTensor(prefix + name, DType.F16, new int[]{0}, zeros.asSlice(0, 0));
+        }
+
+        @Override public WeightTensor get(String name, int... shape) {
+            shapes.put(prefix + name, shape.clone());
+            long n = 2;
+            for (int d : shape) n *= d;
+            return new WeightTensor(prefix + name, DType.F16, shape, zeros.asSlice(0, n));
+        }
+
+        @Override public boolean contains(String name) { return true; }
+        @Override public String describe() { return "recorder"; }
+        @Override public WeightSource prefixed(String more) { return new Recorder(shapes, prefix + more, zeros); }
+    }
+
+    private static final class EmptyFile implements TensorFile {
+        @Override public Set<String> names() { return Set.of(); }
+        @Override public WeightTensor tensor(String name) { throw new ModelFormatException(null, name, "missing"); }
+        @Override public boolean contains(String name) { return false; }
+        @Override public Path file() { return Path.of("empty"); }
+    }
+}
