@@ -28,7 +28,7 @@ public interface Scheduler {
 
     /**
      * The timesteps to feed the UNet, in order: integers for DDIM, DDPM, PNDM, DPM-Solver and UniPC, float32 values
-     * for the sigma-based schedulers. Heun has two per step but the first ({@link #order()} 2).
+     * for the sigma-based schedulers. Heun lists every timestep but the first twice ({@link #order()} 2).
      */
     double[] timesteps();
 
