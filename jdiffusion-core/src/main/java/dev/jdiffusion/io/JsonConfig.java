@@ -1,7 +1,9 @@
 package dev.jdiffusion.io;
 
+import com.fasterxml.jackson.core.json.JsonReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -15,7 +17,9 @@ import java.util.List;
  * carry many); a missing required key or a value of the wrong type is a {@link ModelFormatException}.
  */
 public final class JsonConfig {
-    private static final ObjectMapper JSON = new ObjectMapper();
+    // Python's json writes -Infinity, Infinity and NaN (e.g. DPMSolverMultistepScheduler's lambda_min_clipped).
+    private static final ObjectMapper JSON = JsonMapper.builder()
+            .enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
     private final Path file;
     private final JsonNode root;
 
