@@ -104,9 +104,7 @@ public final class StableDiffusionPipeline {
         int first = 0;
         float[] latents;
         if (request.isImageToImage()) {
-            int initSteps = Math.min((int) (request.steps() * request.strength()), request.steps());
-            int tStart = Math.max(request.steps() - initSteps, 0);
-            first = tStart * scheduler.order();
+            first = scheduler.beginIndex(request.steps(), request.strength());
             if (first >= timesteps.length)
                 throw new IllegalArgumentException("strength " + request.strength() + " with " + request.steps()
                         + " steps leaves no denoising step; raise the strength or the steps");

@@ -1,0 +1,122 @@
+package dev.jdiffusion.cli;
+
+import dev.jdiffusion.image.PngFiles;
+import dev.jdiffusion.io.SafeTensors;
+import dev.jdiffusion.tensor.WeightTensor;
+import dev.jdiffusion.testing.Fixtures;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** `jdiffusion generate` end to end: arguments in, PNG files out, read back and compared with diffusers. */
+class GenerateCommandTest {
+    @TempDir Path dir;
+    final StringWriter out = new StringWriter(), err = new StringWriter();
+
+    private int run(String... args) {
+        return Main.run(args, new PrintWriter(out, true), new PrintWriter(err, true));
+    }
+
+    /** Asserts the PNG's pixels are those of diffusers' image_u8 (entry {@code index}) within the pipeline tolerance. */
+    static void assertPixelsMatch(Path png, SafeTensors ref, int index) throws IOException {
+        PngFiles.Read read = PngFiles.read(png);
+        WeightTensor expected = ref.tensor("image_u8");
+        int h = expected.dim(1), w = expected.dim(2);
+        assertEquals(w, read.image().width());
+        assertEquals(h, read.image().height());
+        long sum = 0;
+        int worst = 0;
+        for (int i = 0; i < h * w * 3; i++) {
+            int d = Math.abs((read.image().rgb()[i] & 0xff) - (int) expected.getLong((long) index * h * w * 3 + i));
+            sum += d;
+            worst = Math.max(worst, d);
+        }
+        assertTrue(worst <= 2, "max difference " + worst + " levels");
+        assertTrue(sum / (double) (h * w * 3) < 0.05, "mean difference " + sum / (double) (h * w * 3));
+    }
+
+    @Test
+    void writesTheReferenceImageWithItsParameters() throws IOException {
+        Path png = dir.resolve("astronaut.png");
+        int code = run("generate", "--model", Fixtures.model("tiny-sd15").toString(),
+                "--prompt", "A Photo Of An Astronaut, Riding a HORSE!!", "--negative-prompt", "blurry, low quality, watermark",
+                "--sampler", "ddim", "--steps", "20", "--guidance", "7.5", "--seed", "1", "--output", png.toString());
+        assertEquals(0, code, err.toString());
+        assertTrue(out.toString().contains(png.toString()));
+        assertPixelsMatch(png, Fixtures.expected("tiny-sd15", "pipeline/ddim_neg_seed1.safetensors"), 0);
+        assertEquals("""
+                A Photo Of An Astronaut, Riding a HORSE!!
+                Negative prompt: blurry, low quality, watermark
+                Steps: 20, Sampler: DDIM, Schedule type: Automatic, CFG scale: 7.5, Seed: 1, Size: 64x64, Model: tiny-sd15, Version: jdiffusion""",
+                PngFiles.read(png).text().get("parameters"));
+        try (var files = Files.list(dir)) {
+            assertEquals(1, files.count(), "no temporary files left behind");
+        }
+    }
+
+    @Test
+    void batchWritesNumberedFilesAndRandomSeedIsReported() throws IOException {
+        Path png = dir.resolve("b.png");
+        int code = run("generate", "--model", Fixtures.model("tiny-sd2").toString(),
+                "--prompt", "a photo of an astronaut riding a horse on the moon", "--sampler", "euler_a", "--steps", "12",
+                "--seed", "11", "--batch", "2", "--output", png.toString(), "--quiet");
+        assertEquals(0, code, err.toString());
+        SafeTensors ref = Fixtures.expected("tiny-sd2", "pipeline/batch2_euler_a_seed11.safetensors");
+        assertPixelsMatch(png, ref, 0);
+        assertPixelsMatch(dir.resolve("b-1.png"), ref, 1);
+        assertTrue(PngFiles.read(dir.resolve("b-1.png")).text().get("parameters").contains("Batch size: 2, Batch pos: 1"));
+
+        Path r = dir.resolve("r.png");
+        assertEquals(0, run("generate", "--model", Fixtures.model("tiny-sd2").toString(), "--prompt", "x", "--steps", "1",
+                "--output", r.toString()), err.toString());
+        var m = java.util.regex.Pattern.compile("seed: (\\d+)").matcher(err.toString());
+        assertTrue(m.find(), err.toString());
+        assertTrue(PngFiles.read(r).text().get("parameters").contains("Seed: " + m.group(1) + ","));
+    }
+
+    @Test
+    void imageToImage() throws IOException {
+        SafeTensors ref = Fixtures.expected("tiny-sd15", "pipeline/img2img_euler_a_s0.6_seed3.safetensors");
+        WeightTensor init = ref.tensor("init_image_u8");
+        byte[] rgb = new byte[(int) init.size()];
+        for (int i = 0; i < rgb.length; i++) rgb[i] = (byte) init.getLong(i);
+        Path initPng = dir.resolve("init.png");
+        PngFiles.write(initPng, new dev.jdiffusion.image.RgbImage(init.dim(1), init.dim(0), rgb), java.util.Map.of());
+        Path png = dir.resolve("i2i.png");
+        int code = run("generate", "--model", Fixtures.model("tiny-sd15").toString(),
+                "--prompt", "a photo of an astronaut riding a horse on the moon", "--sampler", "euler_a", "--steps", "20",
+                "--seed", "3", "--init-image", initPng.toString(), "--strength", "0.6", "--output", png.toString());
+        assertEquals(0, code, err.toString());
+        assertPixelsMatch(png, ref, 0);
+        assertTrue(PngFiles.read(png).text().get("parameters").contains("Denoising strength: 0.6"));
+    }
+
+    @Test
+    void badArgumentsGetOneLineAndStatus2() {
+        String model = Fixtures.model("tiny-sd15").toString();
+        assertEquals(2, run("generate", "--model", model, "--prompt", "x", "--sampler", "k_euler"));
+        String msg = err.toString().strip();
+        assertFalse(msg.contains("\n"), msg);
+        assertTrue(msg.contains("unknown sampler 'k_euler'") && msg.contains("euler_a") && msg.contains("dpmpp_2m_karras"), msg);
+
+        err.getBuffer().setLength(0);
+        assertEquals(2, run("generate", "--model", model, "--prompt", "x", "--width", "63", "--output", dir.resolve("w.png").toString()));
+        assertTrue(err.toString().contains("multiples of 2") && err.toString().contains("63x64"), err.toString());
+        assertFalse(Files.exists(dir.resolve("w.png")));
+
+        err.getBuffer().setLength(0);
+        assertEquals(2, run("generate", "--model", dir.resolve("missing").toString(), "--prompt", "x"));
+        assertTrue(err.toString().contains("missing") && !err.toString().contains("\tat "), err.toString());
+
+        err.getBuffer().setLength(0);
+        assertEquals(2, run("generate", "--model", model));
+        assertTrue(err.toString().contains("--prompt"), err.toString());
+    }
+}
