@@ -2,7 +2,10 @@ package dev.jdiffusion.cli;
 
 import dev.jdiffusion.image.PngFiles;
 import dev.jdiffusion.image.RgbImage;
+import dev.jdiffusion.io.checkpoint.PredictionType;
+import dev.jdiffusion.io.hub.ModelLocator;
 import dev.jdiffusion.pipelines.GenerationRequest;
+import dev.jdiffusion.pipelines.LoadOptions;
 import dev.jdiffusion.pipelines.GenerationResult;
 import dev.jdiffusion.pipelines.StableDiffusionPipeline;
 import dev.jdiffusion.schedulers.Schedulers;
@@ -24,8 +27,17 @@ import java.util.concurrent.Callable;
 final class GenerateCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
-    @Option(names = "--model", required = true, description = "Model: a diffusers folder.")
-    Path model;
+    @Option(names = "--model", required = true, description = "Model: a diffusers folder, a single-file .safetensors/.ckpt checkpoint, or a Hugging Face repo id (org/name) already in the local Hugging Face cache.")
+    String model;
+
+    @Option(names = "--config", description = "Single-file checkpoints of non-standard size: a diffusers folder whose configs describe it.")
+    Path config;
+
+    @Option(names = "--prediction-type", description = "What the UNet predicts when the weights cannot tell (SD 2.x): epsilon or v_prediction.")
+    String predictionType;
+
+    @Option(names = "--vae", description = "Use another VAE: a diffusers folder or a single file, in either layout.")
+    Path vae;
 
     @Option(names = "--prompt", required = true, description = "What to draw.")
     String prompt;
@@ -88,7 +100,8 @@ final class GenerateCommand implements Callable<Integer> {
         GenerationRequest request = b.build();
         if (seed == null) err.println("seed: " + request.seed());
 
-        StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(model);
+        StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(ModelLocator.resolve(model),
+                new LoadOptions(config, predictionType == null ? null : PredictionType.parse(predictionType), vae));
         ProgressBar bar = new ProgressBar(err, !quiet && ProgressBar.stderrIsTerminal(), "generating");
         GenerationResult result = pipeline.generate(request, (done, total) -> {
             bar.update(done, total);
@@ -116,8 +129,13 @@ final class GenerateCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--init-image " + initImage + ": file not found");
         if (initImage != null && !(strength > 0 && strength <= 1))
             throw new ParameterException(spec.commandLine(), "--strength must be in (0, 1], got " + strength);
-        if (!Files.exists(model))
-            throw new ParameterException(spec.commandLine(), "--model " + model + ": no such folder or file");
+        if (predictionType != null) {
+            try {
+                PredictionType.parse(predictionType);
+            } catch (IllegalArgumentException e) {
+                throw new ParameterException(spec.commandLine(), "--prediction-type: " + e.getMessage());
+            }
+        }
     }
 
     /** out.png, out-1.png, out-2.png, ... */

@@ -42,6 +42,13 @@ public final class JsonConfig {
 
     public Path file() { return file; }
 
+    /** A copy with {@code change} applied to its JSON (for overrides such as a prediction type); same file for errors. */
+    public JsonConfig edited(java.util.function.Consumer<com.fasterxml.jackson.databind.node.ObjectNode> change) {
+        var copy = ((com.fasterxml.jackson.databind.node.ObjectNode) root).deepCopy();
+        change.accept(copy);
+        return new JsonConfig(file, copy);
+    }
+
     public JsonNode root() { return root; }
 
     public boolean has(String key) { return root.hasNonNull(key); }

@@ -4,6 +4,8 @@ import dev.jdiffusion.image.RgbImage;
 import dev.jdiffusion.io.DiffusersFolder;
 import dev.jdiffusion.io.JsonConfig;
 import dev.jdiffusion.io.WeightSource;
+import dev.jdiffusion.io.checkpoint.SingleFileCheckpoint;
+import dev.jdiffusion.io.checkpoint.StandaloneVae;
 import dev.jdiffusion.models.clip.ClipTextConfig;
 import dev.jdiffusion.models.clip.ClipTextModel;
 import dev.jdiffusion.models.clip.ClipTokenizer;
@@ -17,6 +19,7 @@ import dev.jdiffusion.schedulers.TorchGenerator;
 import dev.jdiffusion.tensor.Tensor;
 import dev.jdiffusion.tensor.TensorOps;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -35,7 +38,6 @@ public final class StableDiffusionPipeline {
     private final UNet2DConditionModel unet;
     private final AutoencoderKL vae;
     private final JsonConfig schedulerConfig;
-    private final String defaultSampler;
     private final int defaultSize;
 
     public StableDiffusionPipeline(String modelName, ClipTokenizer tokenizer, ClipTextModel textEncoder,
@@ -47,28 +49,79 @@ public final class StableDiffusionPipeline {
         this.unet = unet;
         this.vae = vae;
         this.schedulerConfig = schedulerConfig;
-        this.defaultSampler = Schedulers.nameOf(schedulerConfig);
         this.defaultSize = unetSampleSize * vae.config().downscaleFactor();
     }
 
-    /** Loads a diffusers folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/). */
-    public static StableDiffusionPipeline load(Path dir) {
-        DiffusersFolder f = DiffusersFolder.open(dir);
-        JsonConfig unetConfig = f.config("unet");
-        return new StableDiffusionPipeline(
-                dir.toAbsolutePath().normalize().getFileName().toString(),
-                ClipTokenizer.load(f.part("tokenizer")),
-                new ClipTextModel(ClipTextConfig.from(f.config("text_encoder")), WeightSource.of(f.weights("text_encoder", false))),
-                new UNet2DConditionModel(UNet2DConditionConfig.from(unetConfig), WeightSource.of(f.weights("unet", false))),
-                new AutoencoderKL(AutoencoderKLConfig.from(f.config("vae")), WeightSource.of(f.weights("vae", false))),
-                f.schedulerConfig(),
-                unetConfig.getInt("sample_size", 64));
+    /** Loads a model: a diffusers folder, or a single-file checkpoint (.safetensors or .ckpt) of SD 1.x / 2.x. */
+    public static StableDiffusionPipeline load(Path model) { return load(model, LoadOptions.DEFAULTS); }
+
+    public static StableDiffusionPipeline load(Path model, LoadOptions options) {
+        Path path = singleCheckpointIn(model);
+        String name = modelName(path);
+        JsonConfig unetConfig, vaeConfig, textConfig, schedulerConfig;
+        WeightSource unetWeights, vaeWeights, textWeights;
+        Path tokenizerDir;
+        if (Files.isDirectory(path)) {
+            if (options.configDir() != null)
+                throw new IllegalArgumentException("--config applies to single-file checkpoints; " + path + " is a diffusers folder");
+            DiffusersFolder f = DiffusersFolder.open(path);
+            unetConfig = f.config("unet");
+            vaeConfig = f.config("vae");
+            textConfig = f.config("text_encoder");
+            schedulerConfig = f.schedulerConfig();
+            if (options.predictionType() != null) {
+                String value = options.predictionType().configValue();
+                schedulerConfig = schedulerConfig.edited(o -> o.put("prediction_type", value));
+            }
+            unetWeights = WeightSource.of(f.weights("unet", false));
+            vaeWeights = WeightSource.of(f.weights("vae", false));
+            textWeights = WeightSource.of(f.weights("text_encoder", false));
+            tokenizerDir = f.part("tokenizer");
+        } else {
+            SingleFileCheckpoint ckpt = SingleFileCheckpoint.open(path, options.configDir(), options.predictionType());
+            unetConfig = ckpt.unetConfig();
+            vaeConfig = ckpt.vaeConfig();
+            textConfig = ckpt.textEncoderConfig();
+            schedulerConfig = ckpt.schedulerConfig();
+            unetWeights = ckpt.unetWeights();
+            vaeWeights = ckpt.vaeWeights();
+            textWeights = ckpt.textEncoderWeights();
+            tokenizerDir = ckpt.tokenizerDir();
+        }
+        if (options.vae() != null) {
+            StandaloneVae vae = StandaloneVae.open(options.vae(), vaeConfig);
+            vaeConfig = vae.config();
+            vaeWeights = vae.weights();
+        }
+        return new StableDiffusionPipeline(name, ClipTokenizer.load(tokenizerDir),
+                new ClipTextModel(ClipTextConfig.from(textConfig), textWeights),
+                new UNet2DConditionModel(UNet2DConditionConfig.from(unetConfig), unetWeights),
+                new AutoencoderKL(AutoencoderKLConfig.from(vaeConfig), vaeWeights),
+                schedulerConfig, unetConfig.getInt("sample_size", 64));
+    }
+
+    /** A Hugging Face snapshot of a single-file repo is a folder holding one checkpoint: use that file. */
+    private static Path singleCheckpointIn(Path model) {
+        if (!Files.isDirectory(model) || Files.exists(model.resolve("model_index.json"))) return model;
+        try (var files = Files.list(model)) {
+            List<Path> ckpts = files.filter(p -> p.toString().endsWith(".safetensors") || p.toString().endsWith(".ckpt")).toList();
+            return ckpts.size() == 1 ? ckpts.getFirst() : model;
+        } catch (java.io.IOException e) {
+            return model;
+        }
+    }
+
+    /** The name A1111 shows: the folder's or the file's name without extension. */
+    private static String modelName(Path path) {
+        String n = path.toAbsolutePath().normalize().getFileName().toString();
+        int dot = n.lastIndexOf('.');
+        return Files.isDirectory(path) || dot <= 0 ? n : n.substring(0, dot);
     }
 
     public String modelName() { return modelName; }
 
     /** The sampler the model ships with (its scheduler_config.json), used when a request names none. */
-    public String defaultSampler() { return defaultSampler; }
+    public String defaultSampler() { return Schedulers.nameOf(schedulerConfig); }
 
     /** Pixels per latent along each side (8 for real SD models). */
     public int vaeScaleFactor() { return vae.config().downscaleFactor(); }
@@ -76,7 +129,7 @@ public final class StableDiffusionPipeline {
     public GenerationResult generate(GenerationRequest request) { return generate(request, StepListener.NONE); }
 
     public GenerationResult generate(GenerationRequest request, StepListener listener) {
-        String sampler = request.sampler() != null ? request.sampler() : defaultSampler;
+        String sampler = request.sampler() != null ? request.sampler() : defaultSampler();
         Scheduler scheduler = Schedulers.create(sampler, schedulerConfig);
         int factor = vaeScaleFactor();
         int width, height;

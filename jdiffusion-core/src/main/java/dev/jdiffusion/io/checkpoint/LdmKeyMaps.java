@@ -20,7 +20,8 @@ final class LdmKeyMaps {
     static final String CLIP_PREFIX = "cond_stage_model.transformer.";
     static final String OPEN_CLIP_PREFIX = "cond_stage_model.model.";
     /** LDM checkpoints keep the VAE under first_stage_model.; a few merges use vae. (as diffusers' LDM_VAE_KEYS). */
-    static final List<String> VAE_PREFIXES = List.of("first_stage_model.", "vae.");
+    /** Where a VAE's tensors live: inside a whole checkpoint, or at the top of a standalone VAE file. */
+    static final List<String> VAE_PREFIXES = List.of("first_stage_model.", "vae.", "");
 
     /** ResnetBlock2D in the UNet: openaimodel's ResBlock names its layers by position in nn.Sequentials. */
     private static final List<Rename> UNET_RESNET = List.of(

@@ -1,6 +1,5 @@
 package dev.jdiffusion.io.checkpoint;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jdiffusion.io.JsonConfig;
 import dev.jdiffusion.io.ModelFormatException;
 import dev.jdiffusion.io.TensorFiles;
@@ -96,21 +95,15 @@ public final class SingleFileCheckpoint {
                 predictionType = PredictionType.EPSILON;
             if (family == ModelFamily.SD2 && predictionType == PredictionType.EPSILON) {
                 // SD 2.1 512-base: trained at 512 px (sample_size 64), no attention upcast in its config.
-                unet = edit(unet, o -> o.put("sample_size", 64).put("upcast_attention", false));
-                vae = edit(vae, o -> o.put("sample_size", 512));
+                unet = unet.edited(o -> o.put("sample_size", 64).put("upcast_attention", false));
+                vae = vae.edited(o -> o.put("sample_size", 512));
             }
         }
         if (predictionType != null) {
             String value = predictionType.configValue();
-            scheduler = edit(scheduler, o -> o.put("prediction_type", value));
+            scheduler = scheduler.edited(o -> o.put("prediction_type", value));
         }
         return new SingleFileCheckpoint(file, detection, configDir, unet, vae, text, scheduler);
-    }
-
-    private static JsonConfig edit(JsonConfig c, java.util.function.Consumer<ObjectNode> change) {
-        ObjectNode copy = ((ObjectNode) c.root()).deepCopy();
-        change.accept(copy);
-        return new JsonConfig(c.file(), copy);
     }
 
     public TensorFile file() { return file; }

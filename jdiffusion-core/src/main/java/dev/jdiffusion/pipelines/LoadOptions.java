@@ -1,0 +1,17 @@
+package dev.jdiffusion.pipelines;
+
+import dev.jdiffusion.io.checkpoint.PredictionType;
+
+import java.nio.file.Path;
+
+/**
+ * How to load a model beyond its path.
+ *
+ * @param configDir      a diffusers folder whose configs describe a single-file checkpoint (as diffusers'
+ *                       {@code from_single_file(config=...)}); null for the built-in SD 1.5 / 2.1 configs
+ * @param predictionType what the UNet predicts, when it cannot be told from the weights; null to keep the config's
+ * @param vae            another VAE to use (a folder or a file, in either layout); null for the model's own
+ */
+public record LoadOptions(Path configDir, PredictionType predictionType, Path vae) {
+    public static final LoadOptions DEFAULTS = new LoadOptions(null, null, null);
+}
