@@ -66,6 +66,11 @@ class PipelineParityTest {
         StableDiffusionPipeline pipe = PIPELINES.computeIfAbsent(model, k -> StableDiffusionPipeline.load(Fixtures.model(k)));
         GenerationResult result = pipe.generate(request(m, ref));
 
+        assertImagesMatch(ref, result, MAX_LEVELS, MAX_MEAN_LEVELS, model + " " + file);
+    }
+
+    /** Every pixel within {@code maxLevels} of the reference's image_u8, and the mean difference below {@code maxMean}. */
+    static void assertImagesMatch(SafeTensors ref, GenerationResult result, int maxLevels, double maxMean, String what) {
         WeightTensor expected = ref.tensor("image_u8");
         int n = expected.dim(0), h = expected.dim(1), w = expected.dim(2);
         assertEquals(n, result.images().size(), "images");
@@ -82,8 +87,8 @@ class PipelineParityTest {
             }
         }
         double mean = (double) sum / ((long) n * h * w * 3);
-        String msg = "%s: max %d levels, mean %.4f levels".formatted(file, worst, mean);
-        assertTrue(worst <= MAX_LEVELS, msg);
-        assertTrue(mean < MAX_MEAN_LEVELS, msg);
+        String msg = "%s: max %d levels, mean %.4f levels".formatted(what, worst, mean);
+        assertTrue(worst <= maxLevels, msg);
+        assertTrue(mean < maxMean, msg);
     }
 }

@@ -1,0 +1,55 @@
+package dev.jdiffusion.pipelines;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.jdiffusion.io.SafeTensors;
+import dev.jdiffusion.testing.Fixtures;
+import org.junit.jupiter.api.Named;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+/**
+ * The single-file checkpoints (diffusers' own conversion of the tiny models to the original SD layout),
+ * loaded with --config pointing at the matching folder, make the reference images: fp32 .safetensors
+ * and .ckpt within the pipeline tolerance (2 levels, mean below 0.05), fp16 within 3 levels per pixel.
+ */
+class SingleFilePipelineTest {
+    private static final Map<String, StableDiffusionPipeline> PIPELINES = new HashMap<>();
+
+    record Variant(String file, String model, int maxLevels, double maxMean) {}
+
+    static final List<Variant> VARIANTS = List.of(
+            new Variant("tiny-sd15.safetensors", "tiny-sd15", 2, 0.05),
+            new Variant("tiny-sd15.ckpt", "tiny-sd15", 2, 0.05),
+            new Variant("tiny-sd15-fp16.safetensors", "tiny-sd15", 3, 1.0),
+            new Variant("tiny-sd2.safetensors", "tiny-sd2", 2, 0.05));
+
+    static Stream<Arguments> cases() {
+        List<Arguments> out = new ArrayList<>();
+        for (Variant v : VARIANTS) {
+            JsonNode files = Fixtures.manifest(v.model()).get("files");
+            files.fieldNames().forEachRemaining(f -> {
+                if (f.startsWith("pipeline/") && f.endsWith(".safetensors"))
+                    out.add(Arguments.of(Named.of(v.file() + " " + files.get(f).get("name").asText(), v), files.get(f), f));
+            });
+        }
+        return out.stream();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void singleFileMakesTheReferenceImage(Variant v, JsonNode m, String file) {
+        SafeTensors ref = SafeTensors.open(Fixtures.model(v.model()).resolve("expected").resolve(file));
+        StableDiffusionPipeline pipe = PIPELINES.computeIfAbsent(v.file(), f -> StableDiffusionPipeline.load(
+                Fixtures.root().resolve("single-file").resolve(f), new LoadOptions(Fixtures.model(v.model()), null, null)));
+        GenerationResult result = pipe.generate(PipelineParityTest.request(m, ref));
+        PipelineParityTest.assertImagesMatch(ref, result, v.maxLevels(), v.maxMean(), v.file() + " " + file);
+    }
+}
