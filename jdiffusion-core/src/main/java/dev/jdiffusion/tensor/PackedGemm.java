@@ -330,12 +330,12 @@ public final class PackedGemm {
     static void tile(int kc, Ctx ctx, float[] b, int bo, float[] c, int co, int ldc, int rows, int cols,
                      boolean load, float[] bias, int biasOff) {
         if (rows == MR && cols == NR) {
-            kernel(kc, ctx, b, bo, c, co, ldc, load, bias, biasOff);
+            kernel(kc, ctx.apack, 0, b, bo, c, co, ldc, load, bias, biasOff);
             return;
         }
         float[] t = ctx.tile;
         if (load) for (int r = 0; r < rows; r++) System.arraycopy(c, co + r * ldc, t, r * NR, cols);
-        kernel(kc, ctx, b, bo, t, 0, NR, load, null, 0);
+        kernel(kc, ctx.apack, 0, b, bo, t, 0, NR, load, null, 0);
         for (int r = 0; r < rows; r++) {
             int dst = co + r * ldc, src = r * NR;
             if (bias == null) System.arraycopy(t, src, c, dst, cols);
@@ -343,14 +343,16 @@ public final class PackedGemm {
         }
     }
 
-    /** The full MR × NR micro-kernel: 12 accumulators, two B vectors and one broadcast per k step. */
-    static void kernel(int kc, Ctx ctx, float[] b, int bo, float[] c, int co, int ldc, boolean load, float[] bias,
-                       int biasOff) {
-        float[] a = ctx.apack;
+    /**
+     * The full MR × NR micro-kernel: 12 accumulators, two B vectors and one broadcast per k step.
+     * A is interleaved (a[ao + p*MR + r]), B a panel (b[bo + p*NR + jj]); C rows at c[co + r*ldc].
+     */
+    static void kernel(int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc, boolean load,
+                       float[] bias, int biasOff) {
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
         FloatVector c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
         for (int p = 0; p < kc; p++) {
-            int bp = bo + p * NR, ap = p * MR;
+            int bp = bo + p * NR, ap = ao + p * MR;
             FloatVector b0 = FloatVector.fromArray(S, b, bp), b1 = FloatVector.fromArray(S, b, bp + L);
             FloatVector x = FloatVector.broadcast(S, a[ap]);
             c00 = x.fma(b0, c00);
@@ -413,6 +415,70 @@ public final class PackedGemm {
         c41.intoArray(c, r4 + L);
         c50.intoArray(c, r5);
         c51.intoArray(c, r5 + L);
+    }
+
+    /**
+     * MR × 3 vectors (C += A·B, always accumulating): 18 accumulators. B is a panel 3·L wide
+     * (b[bo + p*3L + jj]); used by attention for P·V with head widths such as 40 and 80.
+     */
+    static void kernel3(int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc) {
+        int w = 3 * L;
+        FloatVector c00 = FloatVector.zero(S), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
+        FloatVector c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
+        FloatVector c40 = c00, c41 = c00, c42 = c00, c50 = c00, c51 = c00, c52 = c00;
+        for (int p = 0; p < kc; p++) {
+            int bp = bo + p * w, ap = ao + p * MR;
+            FloatVector b0 = FloatVector.fromArray(S, b, bp), b1 = FloatVector.fromArray(S, b, bp + L),
+                    b2 = FloatVector.fromArray(S, b, bp + 2 * L);
+            FloatVector x = FloatVector.broadcast(S, a[ap]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            c02 = x.fma(b2, c02);
+            x = FloatVector.broadcast(S, a[ap + 1]);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            c12 = x.fma(b2, c12);
+            x = FloatVector.broadcast(S, a[ap + 2]);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            c22 = x.fma(b2, c22);
+            x = FloatVector.broadcast(S, a[ap + 3]);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+            c32 = x.fma(b2, c32);
+            x = FloatVector.broadcast(S, a[ap + 4]);
+            c40 = x.fma(b0, c40);
+            c41 = x.fma(b1, c41);
+            c42 = x.fma(b2, c42);
+            x = FloatVector.broadcast(S, a[ap + 5]);
+            c50 = x.fma(b0, c50);
+            c51 = x.fma(b1, c51);
+            c52 = x.fma(b2, c52);
+        }
+        int o0 = co;
+        int o1 = co + ldc;
+        int o2 = co + 2 * ldc;
+        int o3 = co + 3 * ldc;
+        int o4 = co + 4 * ldc;
+        int o5 = co + 5 * ldc;
+        c00.add(FloatVector.fromArray(S, c, o0)).intoArray(c, o0);
+        c01.add(FloatVector.fromArray(S, c, o0 + L)).intoArray(c, o0 + L);
+        c02.add(FloatVector.fromArray(S, c, o0 + 2 * L)).intoArray(c, o0 + 2 * L);
+        c10.add(FloatVector.fromArray(S, c, o1)).intoArray(c, o1);
+        c11.add(FloatVector.fromArray(S, c, o1 + L)).intoArray(c, o1 + L);
+        c12.add(FloatVector.fromArray(S, c, o1 + 2 * L)).intoArray(c, o1 + 2 * L);
+        c20.add(FloatVector.fromArray(S, c, o2)).intoArray(c, o2);
+        c21.add(FloatVector.fromArray(S, c, o2 + L)).intoArray(c, o2 + L);
+        c22.add(FloatVector.fromArray(S, c, o2 + 2 * L)).intoArray(c, o2 + 2 * L);
+        c30.add(FloatVector.fromArray(S, c, o3)).intoArray(c, o3);
+        c31.add(FloatVector.fromArray(S, c, o3 + L)).intoArray(c, o3 + L);
+        c32.add(FloatVector.fromArray(S, c, o3 + 2 * L)).intoArray(c, o3 + 2 * L);
+        c40.add(FloatVector.fromArray(S, c, o4)).intoArray(c, o4);
+        c41.add(FloatVector.fromArray(S, c, o4 + L)).intoArray(c, o4 + L);
+        c42.add(FloatVector.fromArray(S, c, o4 + 2 * L)).intoArray(c, o4 + 2 * L);
+        c50.add(FloatVector.fromArray(S, c, o5)).intoArray(c, o5);
+        c51.add(FloatVector.fromArray(S, c, o5 + L)).intoArray(c, o5 + L);
+        c52.add(FloatVector.fromArray(S, c, o5 + 2 * L)).intoArray(c, o5 + 2 * L);
     }
 
     // ---------------------------------------------------------------- buffers
