@@ -1,10 +1,43 @@
 package dev.jdiffusion.tensor;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
 /** Element-wise activations, as PyTorch defines them. */
 public final class Activations {
     private Activations() {}
 
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+
     public static float silu(float x) { return x / (1f + (float) Math.exp(-x)); }
+
+    /** SiLU per lane: x / (1 + e^-x). */
+    public static FloatVector silu(FloatVector x) {
+        return x.div(VMath.exp(x.neg()).add(1f));
+    }
+
+    /** Exact-erf GELU per lane, float32 with the same erfc fit as {@link #gelu(float)} (|error| ≲ 3e-7·|x|). */
+    public static FloatVector gelu(FloatVector x) {
+        FloatVector u = x.mul((float) (1 / Math.sqrt(2.0)));
+        FloatVector z = u.abs();
+        FloatVector t = z.mul(0.5f).add(1f);
+        t = FloatVector.broadcast(S, 1f).div(t);
+        FloatVector poly = t.fma(FloatVector.broadcast(S, 0.17087277f), FloatVector.broadcast(S, -0.82215223f));
+        poly = t.fma(poly, FloatVector.broadcast(S, 1.48851587f));
+        poly = t.fma(poly, FloatVector.broadcast(S, -1.13520398f));
+        poly = t.fma(poly, FloatVector.broadcast(S, 0.27886807f));
+        poly = t.fma(poly, FloatVector.broadcast(S, -0.18628806f));
+        poly = t.fma(poly, FloatVector.broadcast(S, 0.09678418f));
+        poly = t.fma(poly, FloatVector.broadcast(S, 0.37409196f));
+        poly = t.fma(poly, FloatVector.broadcast(S, 1.00002368f));
+        poly = t.fma(poly, FloatVector.broadcast(S, -1.26551223f));
+        FloatVector r = t.mul(VMath.exp(poly.sub(z.mul(z)))); // erfc(|u|)
+        // 1 + erf(u) = 2 - r for u >= 0, r for u < 0.
+        FloatVector onePlusErf = r.neg().add(2f).blend(r, u.compare(VectorOperators.LT, 0f));
+        return x.mul(0.5f).mul(onePlusErf);
+    }
 
     /** GELU with the exact erf form (PyTorch's default, approximate='none'). */
     public static float gelu(float x) { return (float) (0.5 * x * (1.0 + erf(x / Math.sqrt(2.0)))); }
@@ -26,7 +59,13 @@ public final class Activations {
     public static Tensor map(Tensor x, Kind kind) {
         float[] xs = x.data(), y = new float[xs.length];
         Parallel.forRange(xs.length, 4096, (from, to) -> {
-            for (int i = from; i < to; i++) y[i] = apply(kind, xs[i]);
+            int i = from;
+            if (kind != Kind.QUICK_GELU)
+                for (; i + L <= to; i += L) {
+                    FloatVector v = FloatVector.fromArray(S, xs, i);
+                    (kind == Kind.SILU ? silu(v) : gelu(v)).intoArray(y, i);
+                }
+            for (; i < to; i++) y[i] = apply(kind, xs[i]);
         });
         return new Tensor(y, x.shape());
     }
@@ -39,8 +78,13 @@ public final class Activations {
         int d2 = h.dim(-1), d = d2 / 2, rows = h.size() / d2;
         float[] hs = h.data(), y = new float[rows * d];
         Parallel.forRange(rows, 16, (from, to) -> {
-            for (int r = from; r < to; r++)
-                for (int j = 0; j < d; j++) y[r * d + j] = hs[r * d2 + j] * gelu(hs[r * d2 + d + j]);
+            for (int r = from; r < to; r++) {
+                int j = 0;
+                for (; j + L <= d; j += L)
+                    FloatVector.fromArray(S, hs, r * d2 + j).mul(gelu(FloatVector.fromArray(S, hs, r * d2 + d + j)))
+                            .intoArray(y, r * d + j);
+                for (; j < d; j++) y[r * d + j] = hs[r * d2 + j] * gelu(hs[r * d2 + d + j]);
+            }
         });
         int[] shape = h.shape();
         shape[shape.length - 1] = d;

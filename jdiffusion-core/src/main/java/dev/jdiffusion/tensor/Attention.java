@@ -1,13 +1,43 @@
 package dev.jdiffusion.tensor;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
 /**
  * Multi-head scaled dot-product attention, softmax(Q Kᵀ / sqrt(d)) V, on (N, L, heads·d) tensors.
- * A block of query rows at a time: only that block's scores exist at once, never the full L×L matrix.
+ *
+ * <p>Fused, flash-style: per (batch, head, block of queries) the keys are visited a block at a time
+ * with an online softmax (running row max and sum, rescaling the output accumulators), so the
+ * scores exist only for 6 query rows × one key block at once, never L×L. Q·Kᵀ and P·V both run on
+ * the register-blocked micro-kernels of {@link PackedGemm}: K of the head is packed into panels of
+ * keys, V into panels of 2–3 vectors of features, Q (pre-scaled) and P interleaved per 6 rows.
+ * Float32 throughout, as PyTorch's attention.
  */
 public final class Attention {
     private static final int QUERY_BLOCK = 32;
+    private static final VectorSpecies<Float> S = PackedGemm.S;
+    private static final int L = PackedGemm.L, MR = PackedGemm.MR, NR = PackedGemm.NR;
+    /** Keys per block (a multiple of NR): the block's K and V panels stay in L2 across query rows. */
+    private static final int KEY_BLOCK = 256;
+    /** Query rows per block (a multiple of MR). */
+    private static final int Q_ROWS = 96;
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     private Attention() {}
+
+    private static final class Scratch {
+        float[] kpack = new float[0], vpack = new float[0], qpack = new float[0], o = new float[0];
+        float[] s = new float[MR * KEY_BLOCK], p = new float[MR * KEY_BLOCK];
+        float[] m = new float[Q_ROWS], l = new float[Q_ROWS];
+
+        void ensure(int kSize, int vSize, int qSize, int oSize) {
+            if (kpack.length < kSize) kpack = new float[kSize];
+            if (vpack.length < vSize) vpack = new float[vSize];
+            if (qpack.length < qSize) qpack = new float[qSize];
+            if (o.length < oSize) o = new float[oSize];
+        }
+    }
 
     public static Tensor attend(Tensor q, Tensor k, Tensor v, int heads) {
         return attend(q, k, v, heads, false);
@@ -20,6 +50,177 @@ public final class Attention {
     public static Tensor attend(Tensor q, Tensor k, Tensor v, int heads, boolean causal) {
         int n = q.dim(0), lq = q.dim(1), width = q.dim(2), lk = k.dim(1);
         if (width % heads != 0) throw new IllegalArgumentException(width + " features do not split into " + heads + " heads");
+        if (k.dim(0) != n || v.dim(0) != n || k.dim(2) != width || v.dim(2) != width || v.dim(1) != lk)
+            throw new IllegalArgumentException("attention shapes: q " + q + ", k " + k + ", v " + v);
+        int d = width / heads;
+        float scale = (float) (1.0 / Math.sqrt(d));
+        float[] qs = q.data(), ks = k.data(), vs = v.data(), out = new float[n * lq * width];
+        if (lk == 0 || lq == 0) return new Tensor(out, n, lq, width);
+        // V panels: widths of 3 or 2 vectors covering d rounded up to whole vectors.
+        int units = Math.max(2, (d + L - 1) / L);
+        int[] panelStart = new int[units], panelWidth = new int[units];
+        int panels = 0, col = 0;
+        while (units > 0) {
+            int u = (units > 4 || units == 3) ? 3 : 2;
+            panelStart[panels] = col;
+            panelWidth[panels++] = u * L;
+            col += u * L;
+            units -= u;
+        }
+        int dpad = col, np = panels;
+        int keyPanels = (lk + NR - 1) / NR;
+        int groupsTotal = (lq + MR - 1) / MR;
+        int threads = Parallel.threads();
+        int qChunks = Math.max(1, Math.min((4 * threads + n * heads - 1) / (n * heads), (lq + 47) / 48));
+        int groupsPerChunk = (groupsTotal + qChunks - 1) / qChunks;
+        int chunks = (groupsTotal + groupsPerChunk - 1) / groupsPerChunk;
+        double flops = 4.0 * n * heads * lq * lk * d;
+        int tasks = n * heads * chunks;
+        IntTask body = task -> {
+            Scratch sc = SCRATCH.get();
+            int b = task / (heads * chunks), h = (task / chunks) % heads, qc = task % chunks;
+            int qGroups = Q_ROWS / MR;
+            sc.ensure(keyPanels * NR * d, lk * dpad, qGroups * MR * d, Q_ROWS * dpad);
+            packKeys(ks, b, h, lk, width, d, sc.kpack);
+            packValues(vs, b, h, lk, width, d, sc.vpack, panelStart, panelWidth, np);
+            int g0 = qc * groupsPerChunk, g1 = Math.min(groupsTotal, g0 + groupsPerChunk);
+            for (int gb = g0; gb < g1; gb += qGroups) {
+                int gEnd = Math.min(g1, gb + qGroups);
+                attendBlock(qs, out, b, h, lq, lk, width, d, scale, gb, gEnd, sc, panelStart, panelWidth, np, dpad);
+            }
+        };
+        if (flops < 4e6) for (int t = 0; t < tasks; t++) body.run(t);
+        else Parallel.forTasks(tasks, body::run);
+        return new Tensor(out, n, lq, width);
+    }
+
+    private interface IntTask { void run(int t); }
+
+    /** kpack[panel][t][jj] = K[b, panel*NR + jj, h*d + t] (zeros past lk). */
+    private static void packKeys(float[] ks, int b, int h, int lk, int width, int d, float[] kpack) {
+        int panels = (lk + NR - 1) / NR;
+        for (int pn = 0; pn < panels; pn++) {
+            int base = pn * NR * d;
+            for (int jj = 0; jj < NR; jj++) {
+                int j = pn * NR + jj;
+                if (j < lk) {
+                    int src = (b * lk + j) * width + h * d;
+                    for (int t = 0; t < d; t++) kpack[base + t * NR + jj] = ks[src + t];
+                } else {
+                    for (int t = 0; t < d; t++) kpack[base + t * NR + jj] = 0f;
+                }
+            }
+        }
+    }
+
+    /** Panel p of V: vpack[lk*start_p + j*width_p + jj] = V[b, j, h*d + start_p + jj] (zeros past d). */
+    private static void packValues(float[] vs, int b, int h, int lk, int width, int d, float[] vpack,
+                                   int[] panelStart, int[] panelWidth, int np) {
+        for (int pn = 0; pn < np; pn++) {
+            int s0 = panelStart[pn], w = panelWidth[pn], base = lk * s0;
+            int valid = Math.max(0, Math.min(w, d - s0));
+            for (int j = 0; j < lk; j++) {
+                int src = (b * lk + j) * width + h * d + s0, dst = base + j * w;
+                System.arraycopy(vs, src, vpack, dst, valid);
+                for (int jj = valid; jj < w; jj++) vpack[dst + jj] = 0f;
+            }
+        }
+    }
+
+    /** Row groups [g0, g1) (MR query rows each) of head h in batch b, against all keys. */
+    private static void attendBlock(float[] qs, float[] out, int b, int h, int lq, int lk, int width, int d,
+                                    float scale, int g0, int g1, Scratch sc, int[] panelStart, int[] panelWidth,
+                                    int np, int dpad) {
+        int groups = g1 - g0;
+        float[] qp = sc.qpack, o = sc.o, m = sc.m, l = sc.l, sb = sc.s, pp = sc.p;
+        // Q rows, scaled, interleaved per group: qp[g*d*MR + t*MR + r].
+        for (int g = 0; g < groups; g++) {
+            for (int r = 0; r < MR; r++) {
+                int i = Math.min((g0 + g) * MR + r, lq - 1);
+                int src = (b * lq + i) * width + h * d, dst = g * d * MR + r;
+                for (int t = 0; t < d; t++) qp[dst + t * MR] = qs[src + t] * scale;
+            }
+        }
+        java.util.Arrays.fill(o, 0, groups * MR * dpad, 0f);
+        java.util.Arrays.fill(m, 0, groups * MR, Float.NEGATIVE_INFINITY);
+        java.util.Arrays.fill(l, 0, groups * MR, 0f);
+        for (int k0 = 0; k0 < lk; k0 += KEY_BLOCK) {
+            int nk = Math.min(KEY_BLOCK, lk - k0);
+            int kPanels = (nk + NR - 1) / NR;
+            for (int g = 0; g < groups; g++) {
+                // Scores of MR rows × nk keys: sb[r*KEY_BLOCK + j].
+                for (int pn = 0; pn < kPanels; pn++)
+                    PackedGemm.kernel(d, qp, g * d * MR, sc.kpack, (k0 / NR + pn) * NR * d, sb, pn * NR, KEY_BLOCK,
+                            false, null, 0);
+                int ob = g * MR * dpad;
+                for (int r = 0; r < MR; r++) {
+                    int row = g * MR + r, so = r * KEY_BLOCK;
+                    float mx = rowMax(sb, so, nk);
+                    float mNew = Math.max(m[row], mx);
+                    float alpha = VMath.exp(m[row] - mNew); // 0 on the first block (m = -inf)
+                    float sum = expInPlace(sb, so, nk, mNew);
+                    l[row] = l[row] * alpha + sum;
+                    m[row] = mNew;
+                    if (alpha != 1f) {
+                        int orow = ob + r * dpad;
+                        for (int t = 0; t < dpad; t += L)
+                            FloatVector.fromArray(S, o, orow + t).mul(alpha).intoArray(o, orow + t);
+                    }
+                    for (int j = 0; j < nk; j++) pp[j * MR + r] = sb[so + j];
+                }
+                // O += P · V over this key block.
+                for (int pn = 0; pn < np; pn++) {
+                    int w = panelWidth[pn], vOff = lk * panelStart[pn] + k0 * w, co = ob + panelStart[pn];
+                    if (w == 3 * L) PackedGemm.kernel3(nk, pp, 0, sc.vpack, vOff, o, co, dpad);
+                    else PackedGemm.kernel(nk, pp, 0, sc.vpack, vOff, o, co, dpad, true, null, 0);
+                }
+            }
+        }
+        for (int g = 0; g < groups; g++)
+            for (int r = 0; r < MR; r++) {
+                int i = (g0 + g) * MR + r;
+                if (i >= lq) break;
+                int row = g * MR + r;
+                float inv = 1f / l[row];
+                int dst = (b * lq + i) * width + h * d, src = row * dpad;
+                for (int t = 0; t < d; t++) out[dst + t] = o[src + t] * inv;
+            }
+    }
+
+    private static float rowMax(float[] a, int off, int len) {
+        int j = 0;
+        float mx = Float.NEGATIVE_INFINITY;
+        if (len >= L) {
+            FloatVector acc = FloatVector.fromArray(S, a, off);
+            for (j = L; j + L <= len; j += L) acc = acc.max(FloatVector.fromArray(S, a, off + j));
+            mx = acc.reduceLanes(VectorOperators.MAX);
+        }
+        for (; j < len; j++) mx = Math.max(mx, a[off + j]);
+        return mx;
+    }
+
+    /** a[off+j] = exp(a[off+j] - max) for j < len; returns the sum. */
+    private static float expInPlace(float[] a, int off, int len, float max) {
+        int j = 0;
+        FloatVector acc = FloatVector.zero(S);
+        for (; j + L <= len; j += L) {
+            FloatVector e = VMath.exp(FloatVector.fromArray(S, a, off + j).sub(max));
+            e.intoArray(a, off + j);
+            acc = acc.add(e);
+        }
+        float sum = acc.reduceLanes(VectorOperators.ADD);
+        for (; j < len; j++) {
+            float e = VMath.exp(a[off + j] - max);
+            a[off + j] = e;
+            sum += e;
+        }
+        return sum;
+    }
+
+    /** The previous implementation (scores of 32 query rows at a time, scalar P·V): kept as a baseline. */
+    static Tensor attendReference(Tensor q, Tensor k, Tensor v, int heads) {
+        int n = q.dim(0), lq = q.dim(1), width = q.dim(2), lk = k.dim(1);
+        if (width % heads != 0) throw new IllegalArgumentException(width + " features do not split into " + heads + " heads");
         int d = width / heads;
         float scale = (float) (1.0 / Math.sqrt(d));
         float[] qs = q.data(), ks = k.data(), vs = v.data(), out = new float[n * lq * width];
@@ -30,7 +231,7 @@ public final class Attention {
                 int b = task / (heads * qBlocks), h = (task / qBlocks) % heads, qb = task % qBlocks;
                 int i0 = qb * QUERY_BLOCK, rows = Math.min(QUERY_BLOCK, lq - i0);
                 int qOff = (b * lq + i0) * width + h * d, kOff = b * lk * width + h * d;
-                Gemm.nt(rows, lk, d, qs, qOff, width, ks, kOff, width, scores, 0, lk, false);
+                Gemm.ntBlocked(rows, lk, d, qs, qOff, width, ks, kOff, width, scores, 0, lk, false);
                 for (int r = 0; r < rows; r++) {
                     int so = r * lk;
                     int visible = causal ? Math.min(lk, i0 + r + 1) : lk;

@@ -2,8 +2,9 @@ package dev.jdiffusion.tensor;
 
 /**
  * 2-D convolution on channels-last activations (N, H, W, C) with PyTorch's weight layout
- * [out, in, kh, kw]. Computed as a matrix multiply of image patches (gathered a block of output
- * pixels at a time, so the patch buffer stays small) with the weight reordered to (kh, kw, in).
+ * [out, in, kh, kw]. Computed as an implicit GEMM on {@link PackedGemm}: the kernel reads the
+ * (shifted) input pixels in place, one tap and channel block at a time, so there is no im2col buffer;
+ * the weight is packed per call, reordered to (kh, kw, in), from its memory-mapped dtype.
  */
 public final class Conv2d {
     private static final int PIXELS_PER_TASK = 64;
@@ -11,19 +12,48 @@ public final class Conv2d {
     private Conv2d() {}
 
     public static Tensor forward(Tensor x, WeightTensor w, WeightTensor bias, int stride, int padding) {
+        return forward(x, w, bias, stride, padding, null);
+    }
+
+    /**
+     * Convolution plus a fused residual add: {@code residual} (the output's shape, may be null, not
+     * modified) is added to the result in the same pass.
+     */
+    public static Tensor forward(Tensor x, WeightTensor w, WeightTensor bias, int stride, int padding, Tensor residual) {
         int n = x.dim(0), h = x.dim(1), wd = x.dim(2), cin = x.dim(3);
         int cout = w.dim(0), kh = w.dim(2), kw = w.dim(3);
         if (w.dim(1) != cin)
             throw new IllegalArgumentException(w.name() + ": input has " + cin + " channels, weight expects " + w.dim(1));
         int oh = (h + 2 * padding - kh) / stride + 1, ow = (wd + 2 * padding - kw) / stride + 1;
+        int pixels = n * oh * ow;
+        float[] out;
+        if (residual != null) {
+            if (residual.size() != pixels * cout)
+                throw new IllegalArgumentException(w.name() + ": residual " + residual + " does not match output");
+            out = residual.data().clone();
+        } else {
+            out = new float[pixels * cout];
+        }
+        float[] bf = bias == null ? null : bias.toFloatArray();
+        if (kh == 1 && kw == 1 && stride == 1 && padding == 0) {
+            PackedGemm.linear(pixels, x.data(), 0, flatView(w), bf, out, 0, residual != null);
+        } else {
+            PackedGemm.multiply(pixels, cout, cin * kh * kw,
+                    PackedGemm.convPatches(x.data(), n, h, wd, cin, kh, kw, stride, padding),
+                    PackedGemm.convWeight(w), out, 0, cout, bf, residual != null);
+        }
+        return new Tensor(out, n, oh, ow, cout);
+    }
+
+    /** The previous implementation (im2col blocks of 64 pixels, 4×4 dot-product GEMM): kept as a baseline. */
+    static Tensor forwardReference(Tensor x, WeightTensor w, WeightTensor bias, int stride, int padding) {
+        int n = x.dim(0), h = x.dim(1), wd = x.dim(2), cin = x.dim(3);
+        int cout = w.dim(0), kh = w.dim(2), kw = w.dim(3);
+        int oh = (h + 2 * padding - kh) / stride + 1, ow = (wd + 2 * padding - kw) / stride + 1;
         int k = cin * kh * kw;
         float[] bf = bias == null ? null : bias.toFloatArray();
         float[] out = new float[n * oh * ow * cout];
         float[] xs = x.data();
-        if (kh == 1 && kw == 1 && stride == 1 && padding == 0) {
-            Tensor y = Gemm.linear(x, flatView(w), bias);
-            return y;
-        }
         float[] wf = reorder(w, cout, cin, kh, kw);
         int pixels = n * oh * ow;
         Parallel.forRange((pixels + PIXELS_PER_TASK - 1) / PIXELS_PER_TASK, 1, (t0, t1) -> {
@@ -43,7 +73,7 @@ public final class Conv2d {
                         }
                     }
                 }
-                Gemm.nt(p1 - p0, cout, k, patches, 0, k, wf, 0, k, out, p0 * cout, cout, false);
+                Gemm.ntBlocked(p1 - p0, cout, k, patches, 0, k, wf, 0, k, out, p0 * cout, cout, false);
                 if (bf != null) for (int p = p0; p < p1; p++) for (int j = 0; j < cout; j++) out[p * cout + j] += bf[j];
             }
         });

@@ -7,7 +7,8 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * Matrix multiply in the "NT" form that both linear layers and attention scores need:
  * C[i][j] = sum_k A[i][k] * B[j][k], where rows of A and of B are contiguous along k.
- * Register-blocked 4x4 dot products on the widest vectors the CPU has.
+ * Large products run on the packed, register-blocked kernel of {@link PackedGemm}; small ones on
+ * 4x4 blocks of dot products.
  */
 public final class Gemm {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -19,6 +20,17 @@ public final class Gemm {
      * When {@code accumulate} is false C is overwritten.
      */
     public static void nt(int m, int n, int k, float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                          float[] c, int cOff, int ldc, boolean accumulate) {
+        if (m >= 2 * PackedGemm.MR && n >= PackedGemm.NR && (long) m * n * k >= (1L << 18)) {
+            PackedGemm.multiply(m, n, k, PackedGemm.rows(a, aOff, lda, k), PackedGemm.floatRows(b, bOff, ldb, k),
+                    c, cOff, ldc, null, accumulate);
+            return;
+        }
+        ntBlocked(m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate);
+    }
+
+    /** {@link #nt} with 4×4 blocks of dot products, single-threaded: for small problems (and as the baseline). */
+    static void ntBlocked(int m, int n, int k, float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
                           float[] c, int cOff, int ldc, boolean accumulate) {
         int i = 0;
         for (; i + 4 <= m; i += 4) {
@@ -86,19 +98,45 @@ public final class Gemm {
 
     /**
      * y = x · Wᵀ + bias over the last dimension of {@code x}: W is [out, in] as PyTorch stores Linear
-     * weights; bias may be null. Rows are split over the cores.
+     * weights; bias may be null. Runs on the packed kernel ({@link PackedGemm}) over all cores.
      */
     public static Tensor linear(Tensor x, WeightTensor w, WeightTensor bias) {
+        return linear(x, w, bias, null);
+    }
+
+    /**
+     * y = x · Wᵀ + bias + residual: the residual add fused into the matrix multiply (residual has the
+     * output's shape and may be null; it is not modified).
+     */
+    public static Tensor linear(Tensor x, WeightTensor w, WeightTensor bias, Tensor residual) {
         int out = w.dim(0), in = w.dim(1);
         if (x.dim(-1) != in)
             throw new IllegalArgumentException(w.name() + ": input has " + x.dim(-1) + " features, weight expects " + in);
+        int m = x.size() / in;
+        float[] y;
+        if (residual != null) {
+            if (residual.size() != m * out)
+                throw new IllegalArgumentException(w.name() + ": residual " + residual + " does not match output");
+            y = residual.data().clone();
+        } else {
+            y = new float[m * out];
+        }
+        PackedGemm.linear(m, x.data(), 0, w, bias == null ? null : bias.toFloatArray(), y, 0, residual != null);
+        int[] shape = x.shape();
+        shape[shape.length - 1] = out;
+        return new Tensor(y, shape);
+    }
+
+    /** The previous linear layer (4×4 dot-product blocks over a whole fp32 copy of W): kept as a baseline. */
+    static Tensor linearReference(Tensor x, WeightTensor w, WeightTensor bias) {
+        int out = w.dim(0), in = w.dim(1);
         int m = x.size() / in;
         float[] wf = w.toFloatArray();
         float[] bf = bias == null ? null : bias.toFloatArray();
         float[] y = new float[m * out];
         float[] xs = x.data();
         Parallel.forRange(m, 16, (from, to) -> {
-            nt(to - from, out, in, xs, from * in, in, wf, 0, in, y, from * out, out, false);
+            ntBlocked(to - from, out, in, xs, from * in, in, wf, 0, in, y, from * out, out, false);
             if (bf != null) for (int i = from; i < to; i++) for (int j = 0; j < out; j++) y[i * out + j] += bf[j];
         });
         int[] shape = x.shape();

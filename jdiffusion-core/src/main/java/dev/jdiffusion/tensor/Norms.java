@@ -1,6 +1,8 @@
 package dev.jdiffusion.tensor;
 
-/** Group norm and layer norm, float32 in and out, statistics accumulated in double. */
+import jdk.incubator.vector.FloatVector;
+
+/** Group norm and layer norm, float32 in and out, statistics accumulated in double (vectorised partial sums). */
 public final class Norms {
     private Norms() {}
 
@@ -16,32 +18,93 @@ public final class Norms {
         int cg = c / groups;
         float[] g = gamma.toFloatArray(), b = beta.toFloatArray();
         float[] xs = x.data(), y = new float[xs.length];
-        Parallel.forRange(n * groups, 1, (from, to) -> {
-            for (int ng = from; ng < to; ng++) {
-                int bi = ng / groups, c0 = (ng % groups) * cg;
-                int base = bi * pixels * c;
-                double sum = 0;
-                for (int p = 0; p < pixels; p++) {
-                    int off = base + p * c + c0;
-                    for (int j = 0; j < cg; j++) sum += xs[off + j];
+        // Statistics: per-channel sums over pixels (vectors along the contiguous channels), two passes
+        // (mean, then squared deviations) in blocks of channels, partial sums kept in double.
+        int cb = Math.min(c, CHANNEL_BLOCK);
+        int cBlocks = (c + cb - 1) / cb;
+        double[] chanSum = new double[n * c], chanSq = new double[n * c];
+        float[] mean = new float[n * groups], rstd = new float[n * groups];
+        Parallel.forTasks(n * cBlocks, t -> channelSums(xs, t / cBlocks, pixels, c, (t % cBlocks) * cb,
+                Math.min(c, (t % cBlocks) * cb + cb), null, chanSum));
+        float[] chanMean = new float[n * c];
+        for (int bi = 0; bi < n; bi++)
+            for (int gi = 0; gi < groups; gi++) {
+                double s = 0;
+                for (int j = 0; j < cg; j++) s += chanSum[bi * c + gi * cg + j];
+                mean[bi * groups + gi] = (float) (s / ((double) pixels * cg));
+                for (int j = 0; j < cg; j++) chanMean[bi * c + gi * cg + j] = mean[bi * groups + gi];
+            }
+        Parallel.forTasks(n * cBlocks, t -> channelSums(xs, t / cBlocks, pixels, c, (t % cBlocks) * cb,
+                Math.min(c, (t % cBlocks) * cb + cb), chanMean, chanSq));
+        float[] scale = new float[n * c], shift = new float[n * c];
+        for (int bi = 0; bi < n; bi++)
+            for (int gi = 0; gi < groups; gi++) {
+                double sq = 0;
+                for (int j = 0; j < cg; j++) sq += chanSq[bi * c + gi * cg + j];
+                float rs = (float) (1.0 / Math.sqrt(sq / ((double) pixels * cg) + eps));
+                rstd[bi * groups + gi] = rs;
+                for (int j = 0; j < cg; j++) {
+                    int ch = gi * cg + j;
+                    scale[bi * c + ch] = rs * g[ch];
+                    shift[bi * c + ch] = b[ch];
                 }
-                double count = (double) pixels * cg, mean = sum / count, sq = 0;
-                for (int p = 0; p < pixels; p++) {
-                    int off = base + p * c + c0;
-                    for (int j = 0; j < cg; j++) { double d = xs[off + j] - mean; sq += d * d; }
+            }
+        int rows = n * pixels;
+        Parallel.forRange(rows, 64, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                int off = r * c, so = (r / pixels) * c;
+                int j = 0;
+                for (; j + L <= c; j += L) {
+                    FloatVector v = FloatVector.fromArray(S, xs, off + j).sub(FloatVector.fromArray(S, chanMean, so + j))
+                            .fma(FloatVector.fromArray(S, scale, so + j), FloatVector.fromArray(S, shift, so + j));
+                    if (silu) v = Activations.silu(v);
+                    v.intoArray(y, off + j);
                 }
-                float rstd = (float) (1.0 / Math.sqrt(sq / count + eps));
-                float fmean = (float) mean;
-                for (int p = 0; p < pixels; p++) {
-                    int off = base + p * c + c0;
-                    for (int j = 0; j < cg; j++) {
-                        float v = (xs[off + j] - fmean) * rstd * g[c0 + j] + b[c0 + j];
-                        y[off + j] = silu ? Activations.silu(v) : v;
-                    }
+                for (; j < c; j++) {
+                    float v = (xs[off + j] - chanMean[so + j]) * scale[so + j] + shift[so + j];
+                    y[off + j] = silu ? Activations.silu(v) : v;
                 }
             }
         });
         return new Tensor(y, x.shape());
+    }
+
+    private static final jdk.incubator.vector.VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+    private static final int CHANNEL_BLOCK = 64;
+    private static final int PIXEL_CHUNK = 256;
+
+    /**
+     * out[b*c + ch] = Σ_pixels (x - center[b*c + ch])² (center given) or Σ x (center null), for channels
+     * [c0, c1) of batch b: float vectors over chunks of pixels, then added into double.
+     */
+    private static void channelSums(float[] xs, int b, int pixels, int c, int c0, int c1, float[] center, double[] out) {
+        int w = c1 - c0, base = b * pixels * c;
+        float[] acc = new float[w];
+        for (int p0 = 0; p0 < pixels; p0 += PIXEL_CHUNK) {
+            int p1 = Math.min(pixels, p0 + PIXEL_CHUNK);
+            java.util.Arrays.fill(acc, 0f);
+            int j = 0;
+            for (; j + L <= w; j += L) {
+                FloatVector a = FloatVector.zero(S);
+                FloatVector m = center == null ? null : FloatVector.fromArray(S, center, b * c + c0 + j);
+                for (int p = p0; p < p1; p++) {
+                    FloatVector v = FloatVector.fromArray(S, xs, base + p * c + c0 + j);
+                    if (m == null) a = a.add(v);
+                    else { v = v.sub(m); a = v.fma(v, a); }
+                }
+                a.intoArray(acc, j);
+            }
+            for (; j < w; j++) {
+                float a = 0, m = center == null ? 0 : center[b * c + c0 + j];
+                for (int p = p0; p < p1; p++) {
+                    float v = xs[base + p * c + c0 + j] - m;
+                    a += center == null ? v : v * v;
+                }
+                acc[j] = a;
+            }
+            for (j = 0; j < w; j++) out[b * c + c0 + j] += acc[j];
+        }
     }
 
     /** Layer norm over the last dimension. */

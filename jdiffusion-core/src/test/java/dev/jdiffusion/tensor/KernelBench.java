@@ -1,0 +1,76 @@
+package dev.jdiffusion.tensor;
+
+import java.util.Arrays;
+import java.util.Random;
+
+/**
+ * Times the kernels at Stable Diffusion 1.5 sizes (512×512, batch 2) against the previous
+ * implementations, in the same run, and prints GFLOP/s. Not a unit test; run with
+ * {@code scripts/bench-kernels.sh} or
+ * {@code java --add-modules jdk.incubator.vector -cp target/classes:target/test-classes dev.jdiffusion.tensor.KernelBench [filter]}.
+ */
+public final class KernelBench {
+    private interface Body { Object run(); }
+
+    private static int reps = Integer.getInteger("reps", 5);
+
+    public static void main(String[] args) {
+        String filter = args.length > 0 ? args[0] : "";
+        boolean baseline = !Boolean.getBoolean("nobaseline");
+        Random r = new Random(1);
+        System.out.printf("threads=%d vector=%d floats, reps=%d%n", Parallel.threads(), PackedGemm.L, reps);
+
+        if ("linear".contains(filter) || filter.isEmpty()) {
+            for (int[] s : new int[][]{{8192, 320, 1280}, {8192, 1280, 320}, {8192, 320, 320}, {2048, 640, 5120}, {154, 768, 320}, {2, 1280, 1280}}) {
+                int m = s[0], k = s[1], n = s[2];
+                Tensor x = TestData.tensor(r, 1, m, k);
+                WeightTensor w = TestData.weight(r, DType.F16, 0.05, n, k), b = TestData.weight(r, DType.F32, 0.1, n);
+                double fl = 2.0 * m * n * k;
+                String name = "linear M=" + m + " K=" + k + " N=" + n + " f16";
+                time(name + " packed", fl, () -> Gemm.linear(x, w, b));
+                if (baseline) time(name + " baseline", fl, () -> Gemm.linearReference(x, w, b));
+            }
+        }
+        if ("conv".contains(filter) || filter.isEmpty()) {
+            // {batch, h, w, cin, cout, k, stride, pad}
+            for (int[] s : new int[][]{{2, 64, 64, 320, 320, 3, 1, 1}, {2, 32, 32, 640, 640, 3, 1, 1}, {2, 8, 8, 1280, 1280, 3, 1, 1},
+                    {2, 64, 64, 320, 320, 3, 2, 1}, {2, 64, 64, 4, 320, 3, 1, 1}, {1, 256, 256, 128, 128, 3, 1, 1}, {2, 64, 64, 640, 320, 1, 1, 0}}) {
+                Tensor x = TestData.tensor(r, 1, s[0], s[1], s[2], s[3]);
+                WeightTensor w = TestData.weight(r, DType.F16, 0.02, s[4], s[3], s[5], s[5]), b = TestData.weight(r, DType.F32, 0.1, s[4]);
+                int oh = (s[1] + 2 * s[7] - s[5]) / s[6] + 1, ow = (s[2] + 2 * s[7] - s[5]) / s[6] + 1;
+                double fl = 2.0 * s[0] * oh * ow * s[4] * s[3] * s[5] * s[5];
+                String name = "conv " + Arrays.toString(s) + " [n,h,w,cin,cout,k,stride,pad] f16";
+                time(name + " packed", fl, () -> Conv2d.forward(x, w, b, s[6], s[7]));
+                if (baseline) time(name + " baseline", fl, () -> Conv2d.forwardReference(x, w, b, s[6], s[7]));
+            }
+        }
+        if ("attention".contains(filter) || filter.isEmpty()) {
+            // {batch, lq, lk, heads, d}
+            for (int[] s : new int[][]{{2, 4096, 4096, 8, 40}, {2, 4096, 77, 8, 40}, {2, 1024, 1024, 8, 80}, {2, 256, 256, 8, 160}}) {
+                Tensor q = TestData.tensor(r, 1, s[0], s[1], s[3] * s[4]);
+                Tensor k = TestData.tensor(r, 1, s[0], s[2], s[3] * s[4]);
+                Tensor v = TestData.tensor(r, 1, s[0], s[2], s[3] * s[4]);
+                double fl = 4.0 * s[0] * s[3] * s[1] * s[2] * s[4];
+                String name = "attention " + Arrays.toString(s) + " [n,lq,lk,heads,d]";
+                time(name + " flash", fl, () -> Attention.attend(q, k, v, s[3]));
+                if (baseline) time(name + " baseline", fl, () -> Attention.attendReference(q, k, v, s[3]));
+            }
+        }
+    }
+
+    private static void time(String name, double flops, Body body) {
+        int n = reps;
+        double[] t = new double[n];
+        body.run(); // warm-up
+        for (int i = 0; i < n; i++) {
+            long t0 = System.nanoTime();
+            body.run();
+            t[i] = (System.nanoTime() - t0) / 1e9;
+            if (t[i] > 20 && i >= 0) { n = i + 1; break; }
+        }
+        double[] u = Arrays.copyOf(t, n);
+        Arrays.sort(u);
+        System.out.printf("%-75s best %8.2f ms (%6.1f GFLOP/s)  median %8.2f ms (%6.1f GFLOP/s)%n", name,
+                u[0] * 1e3, flops / u[0] / 1e9, u[n / 2] * 1e3, flops / u[n / 2] / 1e9);
+    }
+}
