@@ -39,15 +39,15 @@ public final class Attention {
         }
     }
 
-    public static Tensor attend(Tensor q, Tensor k, Tensor v, int heads) {
-        return attend(q, k, v, heads, false);
-    }
-
     /**
      * As {@link #attend(Tensor, Tensor, Tensor, int)}; with {@code causal} query i sees keys 0..i only
-     * (CLIP's text encoder).
+     * (CLIP's text encoder, 77 tokens: the simple blocked kernel serves it).
      */
     public static Tensor attend(Tensor q, Tensor k, Tensor v, int heads, boolean causal) {
+        return causal ? attendReference(q, k, v, heads, true) : attend(q, k, v, heads);
+    }
+
+    public static Tensor attend(Tensor q, Tensor k, Tensor v, int heads) {
         int n = q.dim(0), lq = q.dim(1), width = q.dim(2), lk = k.dim(1);
         if (width % heads != 0) throw new IllegalArgumentException(width + " features do not split into " + heads + " heads");
         if (k.dim(0) != n || v.dim(0) != n || k.dim(2) != width || v.dim(2) != width || v.dim(1) != lk)
@@ -217,8 +217,11 @@ public final class Attention {
         return sum;
     }
 
-    /** The previous implementation (scores of 32 query rows at a time, scalar P·V): kept as a baseline. */
-    static Tensor attendReference(Tensor q, Tensor k, Tensor v, int heads) {
+    /**
+     * The previous implementation (scores of 32 query rows at a time, scalar P·V): a baseline for the
+     * benchmarks, and the causal path.
+     */
+    static Tensor attendReference(Tensor q, Tensor k, Tensor v, int heads, boolean causal) {
         int n = q.dim(0), lq = q.dim(1), width = q.dim(2), lk = k.dim(1);
         if (width % heads != 0) throw new IllegalArgumentException(width + " features do not split into " + heads + " heads");
         int d = width / heads;
