@@ -27,11 +27,12 @@ public final class TensorFiles {
         }
         String name = file.getFileName() == null ? "" : file.getFileName().toString().toLowerCase(Locale.ROOT);
         // PyTorch: a zip ("PK\3\4") since 1.6, a raw pickle (PROTO opcode 0x80) before; CkptFile explains the latter.
-        if (n >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) return CkptFile.open(file);
-        if (n >= 1 && head[0] == (byte) 0x80) return CkptFile.open(file);
-        // safetensors: an 8-byte little-endian header length, then the JSON header's '{'.
+        // safetensors first: an 8-byte little-endian header length (whose first byte may be anything, 0x80
+        // included), then the JSON header's '{'.
         if (n == 9 && head[8] == '{' && ByteBuffer.wrap(head).order(ByteOrder.LITTLE_ENDIAN).getLong() > 0)
             return SafeTensors.open(file);
+        if (n >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) return CkptFile.open(file);
+        if (n >= 1 && head[0] == (byte) 0x80) return CkptFile.open(file);
         if (name.endsWith(".safetensors")) return SafeTensors.open(file);  // it will say what is wrong with it
         if (name.endsWith(".ckpt") || name.endsWith(".pt") || name.endsWith(".pth") || name.endsWith(".bin"))
             return CkptFile.open(file);

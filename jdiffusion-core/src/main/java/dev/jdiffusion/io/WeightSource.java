@@ -18,6 +18,9 @@ public interface WeightSource {
     /** Where the weights come from, for error messages. */
     String describe();
 
+    /** The tensor's number of dimensions (a 1×1 convolution's weight is 4-D, a linear layer's 2-D). */
+    default int rank(String name) { return get(name).rank(); }
+
     /** The tensor, checked against the shape the architecture (from config.json) expects. */
     default WeightTensor get(String name, int... expectedShape) {
         WeightTensor t = get(name);
@@ -34,6 +37,8 @@ public interface WeightSource {
         return new WeightSource() {
             @Override public WeightTensor get(String name) { return outer.get(prefix + name); }
             @Override public boolean contains(String name) { return outer.contains(prefix + name); }
+            @Override public int rank(String name) { return outer.rank(prefix + name); }
+            @Override public WeightTensor get(String name, int... shape) { return outer.get(prefix + name, shape); }
             @Override public String describe() { return outer.describe(); }
             @Override public WeightSource prefixed(String more) { return outer.prefixed(prefix + more); }
         };

@@ -32,96 +32,33 @@ import java.util.List;
  * many requests; a pipeline holds no per-request state, so requests may run one after another freely.
  */
 public final class StableDiffusionPipeline {
-    private final String modelName;
+    private final StableDiffusionModel model;
     private final ClipTokenizer tokenizer;
     private final ClipTextModel textEncoder;
     private final UNet2DConditionModel unet;
     private final AutoencoderKL vae;
-    private final JsonConfig schedulerConfig;
-    private final int defaultSize;
 
-    public StableDiffusionPipeline(String modelName, ClipTokenizer tokenizer, ClipTextModel textEncoder,
-                                   UNet2DConditionModel unet, AutoencoderKL vae, JsonConfig schedulerConfig,
-                                   int unetSampleSize) {
-        this.modelName = modelName;
-        this.tokenizer = tokenizer;
-        this.textEncoder = textEncoder;
-        this.unet = unet;
-        this.vae = vae;
-        this.schedulerConfig = schedulerConfig;
-        this.defaultSize = unetSampleSize * vae.config().downscaleFactor();
+    public StableDiffusionPipeline(StableDiffusionModel model) {
+        this.model = model;
+        this.tokenizer = model.tokenizer();
+        this.textEncoder = model.textEncoder();
+        this.unet = model.unet();
+        this.vae = model.vae();
     }
 
-    /** Loads a model: a diffusers folder, or a single-file checkpoint (.safetensors or .ckpt) of SD 1.x / 2.x. */
-    public static StableDiffusionPipeline load(Path model) { return load(model, LoadOptions.DEFAULTS); }
+    /** Loads a model (see {@link StableDiffusionModel#load(Path, LoadOptions)}) and wraps it in a pipeline. */
+    public static StableDiffusionPipeline load(Path model) { return new StableDiffusionPipeline(StableDiffusionModel.load(model)); }
 
     public static StableDiffusionPipeline load(Path model, LoadOptions options) {
-        Path path = singleCheckpointIn(model);
-        String name = modelName(path);
-        JsonConfig unetConfig, vaeConfig, textConfig, schedulerConfig;
-        WeightSource unetWeights, vaeWeights, textWeights;
-        Path tokenizerDir;
-        if (Files.isDirectory(path)) {
-            if (options.configDir() != null)
-                throw new IllegalArgumentException("--config applies to single-file checkpoints; " + path + " is a diffusers folder");
-            DiffusersFolder f = DiffusersFolder.open(path);
-            unetConfig = f.config("unet");
-            vaeConfig = f.config("vae");
-            textConfig = f.config("text_encoder");
-            schedulerConfig = f.schedulerConfig();
-            if (options.predictionType() != null) {
-                String value = options.predictionType().configValue();
-                schedulerConfig = schedulerConfig.edited(o -> o.put("prediction_type", value));
-            }
-            unetWeights = WeightSource.of(f.weights("unet", false));
-            vaeWeights = WeightSource.of(f.weights("vae", false));
-            textWeights = WeightSource.of(f.weights("text_encoder", false));
-            tokenizerDir = f.part("tokenizer");
-        } else {
-            SingleFileCheckpoint ckpt = SingleFileCheckpoint.open(path, options.configDir(), options.predictionType());
-            unetConfig = ckpt.unetConfig();
-            vaeConfig = ckpt.vaeConfig();
-            textConfig = ckpt.textEncoderConfig();
-            schedulerConfig = ckpt.schedulerConfig();
-            unetWeights = ckpt.unetWeights();
-            vaeWeights = ckpt.vaeWeights();
-            textWeights = ckpt.textEncoderWeights();
-            tokenizerDir = ckpt.tokenizerDir();
-        }
-        if (options.vae() != null) {
-            StandaloneVae vae = StandaloneVae.open(options.vae(), vaeConfig);
-            vaeConfig = vae.config();
-            vaeWeights = vae.weights();
-        }
-        return new StableDiffusionPipeline(name, ClipTokenizer.load(tokenizerDir),
-                new ClipTextModel(ClipTextConfig.from(textConfig), textWeights),
-                new UNet2DConditionModel(UNet2DConditionConfig.from(unetConfig), unetWeights),
-                new AutoencoderKL(AutoencoderKLConfig.from(vaeConfig), vaeWeights),
-                schedulerConfig, unetConfig.getInt("sample_size", 64));
+        return new StableDiffusionPipeline(StableDiffusionModel.load(model, options));
     }
 
-    /** A Hugging Face snapshot of a single-file repo is a folder holding one checkpoint: use that file. */
-    private static Path singleCheckpointIn(Path model) {
-        if (!Files.isDirectory(model) || Files.exists(model.resolve("model_index.json"))) return model;
-        try (var files = Files.list(model)) {
-            List<Path> ckpts = files.filter(p -> p.toString().endsWith(".safetensors") || p.toString().endsWith(".ckpt")).toList();
-            return ckpts.size() == 1 ? ckpts.getFirst() : model;
-        } catch (java.io.IOException e) {
-            return model;
-        }
-    }
+    public StableDiffusionModel model() { return model; }
 
-    /** The name A1111 shows: the folder's or the file's name without extension. */
-    private static String modelName(Path path) {
-        String n = path.toAbsolutePath().normalize().getFileName().toString();
-        int dot = n.lastIndexOf('.');
-        return Files.isDirectory(path) || dot <= 0 ? n : n.substring(0, dot);
-    }
-
-    public String modelName() { return modelName; }
+    public String modelName() { return model.name(); }
 
     /** The sampler the model ships with (its scheduler_config.json), used when a request names none. */
-    public String defaultSampler() { return Schedulers.nameOf(schedulerConfig); }
+    public String defaultSampler() { return Schedulers.nameOf(model.schedulerConfig()); }
 
     /** Pixels per latent along each side (8 for real SD models). */
     public int vaeScaleFactor() { return vae.config().downscaleFactor(); }
@@ -130,7 +67,7 @@ public final class StableDiffusionPipeline {
 
     public GenerationResult generate(GenerationRequest request, StepListener listener) {
         String sampler = request.sampler() != null ? request.sampler() : defaultSampler();
-        Scheduler scheduler = Schedulers.create(sampler, schedulerConfig);
+        Scheduler scheduler = Schedulers.create(sampler, model.schedulerConfig());
         int factor = vaeScaleFactor();
         int width, height;
         if (request.isImageToImage()) {
@@ -138,8 +75,8 @@ public final class StableDiffusionPipeline {
             width = request.width() > 0 ? request.width() : request.initImage().width() / factor * factor;
             height = request.height() > 0 ? request.height() : request.initImage().height() / factor * factor;
         } else {
-            width = request.width() > 0 ? request.width() : defaultSize;
-            height = request.height() > 0 ? request.height() : defaultSize;
+            width = request.width() > 0 ? request.width() : model.defaultImageSize();
+            height = request.height() > 0 ? request.height() : model.defaultImageSize();
         }
         if (width % factor != 0 || height % factor != 0 || width == 0 || height == 0)
             throw new IllegalArgumentException("width and height must be positive multiples of " + factor
@@ -260,7 +197,7 @@ public final class StableDiffusionPipeline {
         List<String> params = new ArrayList<>();
         for (int b = 0; b < n; b++) {
             images.add(RgbImage.fromSigned(decoded.data(), b * ih * iw * 3, iw, ih));
-            params.add(InfoText.format(resolved, resolved.sampler(), iw, ih, modelName, b));
+            params.add(InfoText.format(resolved, resolved.sampler(), iw, ih, model.name(), b));
         }
         return new GenerationResult(resolved, images, params);
     }

@@ -44,10 +44,16 @@ public final class Attention {
      * (CLIP's text encoder, 77 tokens: the simple blocked kernel serves it).
      */
     public static Tensor attend(Tensor q, Tensor k, Tensor v, int heads, boolean causal) {
-        return causal ? attendReference(q, k, v, heads, true) : attend(q, k, v, heads);
+        // Q·Kᵀ and P·V: 2 multiply-adds per (query, key, feature).
+        FlopCounter.add(4L * q.dim(0) * q.dim(1) * k.dim(1) * q.dim(2));
+        return causal ? attendReference(q, k, v, heads, true) : attendFused(q, k, v, heads);
     }
 
     public static Tensor attend(Tensor q, Tensor k, Tensor v, int heads) {
+        return attend(q, k, v, heads, false);
+    }
+
+    private static Tensor attendFused(Tensor q, Tensor k, Tensor v, int heads) {
         int n = q.dim(0), lq = q.dim(1), width = q.dim(2), lk = k.dim(1);
         if (width % heads != 0) throw new IllegalArgumentException(width + " features do not split into " + heads + " heads");
         if (k.dim(0) != n || v.dim(0) != n || k.dim(2) != width || v.dim(2) != width || v.dim(1) != lk)

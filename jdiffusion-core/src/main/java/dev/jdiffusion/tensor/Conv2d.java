@@ -26,6 +26,7 @@ public final class Conv2d {
             throw new IllegalArgumentException(w.name() + ": input has " + cin + " channels, weight expects " + w.dim(1));
         int oh = (h + 2 * padding - kh) / stride + 1, ow = (wd + 2 * padding - kw) / stride + 1;
         int pixels = n * oh * ow;
+        FlopCounter.add(2L * pixels * cout * cin * kh * kw);
         float[] out;
         if (residual != null) {
             if (residual.size() != pixels * cout)

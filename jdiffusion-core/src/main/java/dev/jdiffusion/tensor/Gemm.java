@@ -113,6 +113,7 @@ public final class Gemm {
         if (x.dim(-1) != in)
             throw new IllegalArgumentException(w.name() + ": input has " + x.dim(-1) + " features, weight expects " + in);
         int m = x.size() / in;
+        FlopCounter.add(2L * m * out * in);
         float[] y;
         if (residual != null) {
             if (residual.size() != m * out)

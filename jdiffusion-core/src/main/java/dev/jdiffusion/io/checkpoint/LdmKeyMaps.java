@@ -129,7 +129,7 @@ final class LdmKeyMaps {
 
     static String vaePrefix(TensorFile file) {
         for (String p : VAE_PREFIXES)
-            for (String name : file.names()) if (name.startsWith(p)) return p;
+            if (file.contains(p + "decoder.conv_in.weight") || file.contains(p + "encoder.conv_in.weight")) return p;
         return VAE_PREFIXES.getFirst();
     }
 

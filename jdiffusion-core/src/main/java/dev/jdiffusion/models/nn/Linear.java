@@ -17,10 +17,8 @@ public final class Linear {
     public Linear(WeightSource w, String name, int in, int out, boolean hasBias) {
         this.in = in;
         this.out = out;
-        WeightTensor raw = w.get(name + ".weight");
-        int[] s = raw.shape();
-        boolean asConv = s.length == 4 && s[2] == 1 && s[3] == 1;
         // Validate against the shape the config implies (error names the tensor and both shapes).
+        boolean asConv = w.rank(name + ".weight") == 4;
         this.weight = asConv ? flatten(w.get(name + ".weight", out, in, 1, 1)) : w.get(name + ".weight", out, in);
         this.bias = hasBias ? w.get(name + ".bias", out) : null;
     }

