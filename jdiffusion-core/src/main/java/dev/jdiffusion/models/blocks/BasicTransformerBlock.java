@@ -5,7 +5,6 @@ import dev.jdiffusion.models.nn.LayerNorm;
 import dev.jdiffusion.models.nn.Linear;
 import dev.jdiffusion.tensor.Activations;
 import dev.jdiffusion.tensor.Tensor;
-import dev.jdiffusion.tensor.TensorOps;
 
 /**
  * diffusers' BasicTransformerBlock: pre-norm self-attention, cross-attention on the text context, and a
@@ -28,8 +27,8 @@ public final class BasicTransformerBlock {
     }
 
     public Tensor forward(Tensor x, Tensor context) {
-        x = TensorOps.add(x, attn1.forward(norm1.forward(x), null));
-        x = TensorOps.add(x, attn2.forward(norm2.forward(x), context));
-        return TensorOps.add(x, ffOut.forward(Activations.geglu(ffProj.forward(norm3.forward(x)))));
+        x = attn1.forward(norm1.forward(x), null, x);
+        x = attn2.forward(norm2.forward(x), context, x);
+        return ffOut.forward(Activations.geglu(ffProj.forward(norm3.forward(x))), x);
     }
 }

@@ -23,8 +23,11 @@ public final class CrossAttention {
     }
 
     /** @param x (N, L, queryDim); @param context (N, Lc, contextDim), or null for self-attention */
-    public Tensor forward(Tensor x, Tensor context) {
+    public Tensor forward(Tensor x, Tensor context) { return forward(x, context, null); }
+
+    /** The attention output plus {@code residual} (null for none), added as the output projection runs. */
+    public Tensor forward(Tensor x, Tensor context, Tensor residual) {
         Tensor kv = context == null ? x : context;
-        return toOut.forward(Attention.attend(toQ.forward(x), toK.forward(kv), toV.forward(kv), heads));
+        return toOut.forward(Attention.attend(toQ.forward(x), toK.forward(kv), toV.forward(kv), heads), residual);
     }
 }

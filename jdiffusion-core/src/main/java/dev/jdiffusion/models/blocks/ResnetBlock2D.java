@@ -36,9 +36,8 @@ public final class ResnetBlock2D {
     public Tensor forward(Tensor x, Tensor tembActivated) {
         Tensor h = conv1.forward(norm1.forwardSilu(x));
         if (timeEmbProj != null) h = TensorOps.addPerChannel(h, timeEmbProj.forward(tembActivated));
-        h = conv2.forward(norm2.forwardSilu(h));
         Tensor shortcut = convShortcut != null ? convShortcut.forward(x) : x;
-        Tensor y = TensorOps.add(shortcut, h);
+        Tensor y = conv2.forward(norm2.forwardSilu(h), shortcut);
         return outputScaleFactor == 1f ? y : TensorOps.scale(y, 1f / outputScaleFactor);
     }
 }

@@ -5,7 +5,6 @@ import dev.jdiffusion.models.nn.GroupNorm;
 import dev.jdiffusion.models.nn.Linear;
 import dev.jdiffusion.tensor.Attention;
 import dev.jdiffusion.tensor.Tensor;
-import dev.jdiffusion.tensor.TensorOps;
 
 /**
  * The VAE mid-block attention (diffusers' Attention with group_norm and a residual connection): one
@@ -26,7 +25,7 @@ public final class SpatialSelfAttention {
     public Tensor forward(Tensor x) {
         int n = x.dim(0), h = x.dim(1), wd = x.dim(2), c = x.dim(3);
         Tensor t = groupNorm.forward(x).reshape(n, h * wd, c);
-        Tensor a = toOut.forward(Attention.attend(toQ.forward(t), toK.forward(t), toV.forward(t), 1));
-        return TensorOps.add(a.reshape(n, h, wd, c), x);
+        Tensor a = Attention.attend(toQ.forward(t), toK.forward(t), toV.forward(t), 1);
+        return toOut.forward(a, x.reshape(n, h * wd, c)).reshape(n, h, wd, c);
     }
 }

@@ -4,7 +4,6 @@ import dev.jdiffusion.io.WeightSource;
 import dev.jdiffusion.models.nn.GroupNorm;
 import dev.jdiffusion.models.nn.Linear;
 import dev.jdiffusion.tensor.Tensor;
-import dev.jdiffusion.tensor.TensorOps;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -35,7 +34,6 @@ public final class Transformer2DModel {
         Tensor t = projIn.forward(norm.forward(x));
         t = t.reshape(n, h * wd, t.dim(-1));
         for (BasicTransformerBlock b : blocks) t = b.forward(t, context);
-        t = projOut.forward(t).reshape(n, h, wd, c);
-        return TensorOps.add(t, x);
+        return projOut.forward(t, x.reshape(n, h * wd, c)).reshape(n, h, wd, c);
     }
 }

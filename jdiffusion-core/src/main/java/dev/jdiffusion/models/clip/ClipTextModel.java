@@ -6,7 +6,6 @@ import dev.jdiffusion.models.nn.Linear;
 import dev.jdiffusion.tensor.Activations;
 import dev.jdiffusion.tensor.Attention;
 import dev.jdiffusion.tensor.Tensor;
-import dev.jdiffusion.tensor.TensorOps;
 import dev.jdiffusion.tensor.WeightTensor;
 
 import java.util.ArrayList;
@@ -121,9 +120,8 @@ public final class ClipTextModel {
         Tensor forward(Tensor x) {
             Tensor h = layerNorm1.forward(x);
             Tensor a = Attention.attend(q.forward(h), k.forward(h), v.forward(h), heads, true);
-            x = TensorOps.add(x, out.forward(a));
-            h = fc2.forward(Activations.map(fc1.forward(layerNorm2.forward(x)), act));
-            return TensorOps.add(x, h);
+            x = out.forward(a, x);
+            return fc2.forward(Activations.map(fc1.forward(layerNorm2.forward(x)), act), x);
         }
     }
 }

@@ -19,4 +19,7 @@ public final class Conv2dLayer {
     }
 
     public Tensor forward(Tensor x) { return Conv2d.forward(x, weight, bias, stride, padding); }
+
+    /** forward(x) + residual in one pass (residual: the output's shape). */
+    public Tensor forward(Tensor x, Tensor residual) { return Conv2d.forward(x, weight, bias, stride, padding, residual); }
 }

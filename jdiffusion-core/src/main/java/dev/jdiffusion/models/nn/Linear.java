@@ -29,6 +29,9 @@ public final class Linear {
 
     public Tensor forward(Tensor x) { return Gemm.linear(x, weight, bias); }
 
+    /** forward(x) + residual in one pass (residual: the output's shape). */
+    public Tensor forward(Tensor x, Tensor residual) { return Gemm.linear(x, weight, bias, residual); }
+
     public int in() { return in; }
 
     public int out() { return out; }
