@@ -128,7 +128,11 @@ public final class StableDiffusionPipeline {
         return TensorOps.concatBatch(uncond, cond);
     }
 
-    private Tensor encode(String text, int clipSkip) {
+    /**
+     * The text encoder's hidden states for one prompt, (1, 77, D): the last layer's (after the final layer
+     * norm) for clip skip 1, else the layer {@code clipSkip - 1} from the end passed through the final layer norm.
+     */
+    Tensor encode(String text, int clipSkip) {
         int[] ids = tokenizer.encodePadded(text);
         ClipTextModel.Output out = textEncoder.forward(new int[][]{ids});
         if (clipSkip <= 1) return out.lastHiddenState();
