@@ -46,6 +46,13 @@ public final class PackedGemm {
         final float[] apack = new float[MR * KC];
         final float[] tile = new float[MR * NR];
         float[] tmp = new float[1024];
+        private float[] rowBlock;
+
+        /** NR rows of KC floats: weight rows staged for a panel's transpose. */
+        float[] rowBlock() {
+            if (rowBlock == null) rowBlock = new float[NR * KC];
+            return rowBlock;
+        }
 
         float[] tmp(int size) {
             if (tmp.length < size) tmp = new float[Math.max(size, tmp.length * 2)];
@@ -204,20 +211,32 @@ public final class PackedGemm {
     public static BSource weightRows(WeightTensor w) {
         int n = w.dim(0), k = w.dim(1);
         return (j0, cols, dst, off, ctx) -> {
-            float[] tmp = ctx.tmp(KC);
+            float[] rows = ctx.rowBlock();
             for (int k0 = 0; k0 < k; k0 += KC) {
                 int kc = Math.min(KC, k - k0);
-                for (int jj = 0; jj < NR; jj++) {
-                    int base = off + k0 * NR + jj;
-                    if (jj < cols) {
-                        w.copyTo((long) (j0 + jj) * k + k0, tmp, 0, kc);
-                        for (int p = 0; p < kc; p++) dst[base + p * NR] = tmp[p];
-                    } else {
-                        for (int p = 0; p < kc; p++) dst[base + p * NR] = 0f;
-                    }
-                }
+                for (int jj = 0; jj < cols; jj++) w.copyTo((long) (j0 + jj) * k + k0, rows, jj * KC, kc);
+                zeroRows(rows, cols, kc);
+                for (int p = 0; p < kc; p++) transposeColumn(rows, p, dst, off + (k0 + p) * NR);
             }
         };
+    }
+
+    /**
+     * The weight rows of one panel, converted to float32, are staged as NR rows of {@link #KC} floats
+     * and transposed a column at a time with two gathers: a scatter with stride NR, or a scalar
+     * transpose, is several times slower, and packing runs for every weight on every call.
+     */
+    private static void transposeColumn(float[] rows, int p, float[] dst, int d) {
+        FloatVector.fromArray(S, rows, p, ROW_STARTS, 0).intoArray(dst, d);
+        FloatVector.fromArray(S, rows, p + L * KC, ROW_STARTS, 0).intoArray(dst, d + L);
+    }
+
+    /** Offsets of the first L staged rows: lane l reads row l. */
+    private static final int[] ROW_STARTS = java.util.stream.IntStream.range(0, L).map(l -> l * KC).toArray();
+
+    /** Zeros staged rows cols..NR-1 (a partial panel's missing columns) over the first len floats. */
+    private static void zeroRows(float[] rows, int cols, int len) {
+        for (int jj = cols; jj < NR; jj++) java.util.Arrays.fill(rows, jj * KC, jj * KC + len, 0f);
     }
 
     /** B = float rows: row j is b[bOff + j*ldb …+k]. */
@@ -237,19 +256,22 @@ public final class PackedGemm {
 
     /**
      * B = a convolution weight [n, cin, kh, kw] seen with k ordered (ky, kx, c): the order in which a
-     * channels-last patch is laid out.
+     * channels-last patch is laid out. Each weight row is (c, tap) with the tap fastest; it is staged a
+     * block of whole channels at a time and each staged column goes to its (tap, c) place.
      */
     public static BSource convWeight(WeightTensor w) {
         int cin = w.dim(1), taps = w.dim(2) * w.dim(3), k = cin * taps;
+        if (taps > KC) throw new IllegalArgumentException(w.name() + ": kernel with more than " + KC + " taps");
+        int block = KC / taps;
         return (j0, cols, dst, off, ctx) -> {
-            float[] tmp = ctx.tmp(cols * k);
-            for (int jj = 0; jj < cols; jj++) w.copyTo((long) (j0 + jj) * k, tmp, jj * k, k);
-            for (int t = 0; t < taps; t++) {
-                for (int c = 0; c < cin; c++) {
-                    int base = off + (t * cin + c) * NR, src = c * taps + t;
-                    for (int jj = 0; jj < cols; jj++) dst[base + jj] = tmp[jj * k + src];
-                    for (int jj = cols; jj < NR; jj++) dst[base + jj] = 0f;
-                }
+            float[] rows = ctx.rowBlock();
+            for (int c0 = 0; c0 < cin; c0 += block) {
+                int cb = Math.min(block, cin - c0), len = cb * taps;
+                for (int jj = 0; jj < cols; jj++) w.copyTo((long) (j0 + jj) * k + (long) c0 * taps, rows, jj * KC, len);
+                zeroRows(rows, cols, len);
+                for (int c = 0; c < cb; c++)
+                    for (int t = 0; t < taps; t++)
+                        transposeColumn(rows, c * taps + t, dst, off + (t * cin + c0 + c) * NR);
             }
         };
     }

@@ -44,6 +44,21 @@ public final class KernelBench {
                 if (baseline) time(name + " baseline", fl, () -> Conv2d.forwardReference(x, w, b, s[6], s[7]));
             }
         }
+        if ("pack".contains(filter) || filter.isEmpty()) {
+            // Weight packing alone (F16 → float32 panels), as every GEMM call does before it multiplies.
+            for (int[] s : new int[][]{{1280, 1280, 3}, {320, 320, 3}, {1280, 5120, 1}}) {
+                WeightTensor w = s[2] == 1 ? TestData.weight(r, DType.F16, 0.02, s[0], s[1])
+                        : TestData.weight(r, DType.F16, 0.02, s[0], s[1], s[2], s[2]);
+                int n = s[0], k = s[1] * s[2] * s[2], panels = (n + PackedGemm.NR - 1) / PackedGemm.NR;
+                PackedGemm.BSource b = s[2] == 1 ? PackedGemm.weightRows(w) : PackedGemm.convWeight(w);
+                float[] dst = new float[panels * k * PackedGemm.NR];
+                PackedGemm.Ctx ctx = new PackedGemm.Ctx();
+                time("pack " + Arrays.toString(s) + " [out,in,k] f16 (GB/s of output as GFLOP/s)", 4.0 * dst.length, () -> {
+                    for (int p = 0; p < panels; p++) b.pack(p * PackedGemm.NR, Math.min(PackedGemm.NR, n - p * PackedGemm.NR), dst, p * k * PackedGemm.NR, ctx);
+                    return dst;
+                });
+            }
+        }
         if ("attention".contains(filter) || filter.isEmpty()) {
             // {batch, lq, lk, heads, d}
             for (int[] s : new int[][]{{2, 4096, 4096, 8, 40}, {2, 4096, 77, 8, 40}, {2, 1024, 1024, 8, 80}, {2, 256, 256, 8, 160}}) {
