@@ -2,7 +2,8 @@ package dev.jdiffusion.tensor;
 
 /**
  * 2-D convolution on channels-last activations (N, H, W, C) with PyTorch's weight layout
- * [out, in, kh, kw]. Computed as an implicit GEMM on {@link PackedGemm}: the kernel reads the
+ * [out, in, kh, kw]. 3×3 stride-1 convolutions over enough pixels run as Winograd F(4×4, 3×3)
+ * ({@link Winograd}); the others as an implicit GEMM on {@link PackedGemm}: the kernel reads the
  * (shifted) input pixels in place, one tap and channel block at a time, so there is no im2col buffer;
  * the weight is packed per call, reordered to (kh, kw, in), from its memory-mapped dtype.
  */
@@ -20,6 +21,16 @@ public final class Conv2d {
      * modified) is added to the result in the same pass.
      */
     public static Tensor forward(Tensor x, WeightTensor w, WeightTensor bias, int stride, int padding, Tensor residual) {
+        return forward(x, w, bias, stride, padding, residual, true);
+    }
+
+    /** The convolution as an implicit GEMM even where Winograd applies: the benchmarks' baseline. */
+    static Tensor forwardImplicitGemm(Tensor x, WeightTensor w, WeightTensor bias, int stride, int padding) {
+        return forward(x, w, bias, stride, padding, null, false);
+    }
+
+    private static Tensor forward(Tensor x, WeightTensor w, WeightTensor bias, int stride, int padding, Tensor residual,
+                                  boolean winograd) {
         int n = x.dim(0), h = x.dim(1), wd = x.dim(2), cin = x.dim(3);
         int cout = w.dim(0), kh = w.dim(2), kw = w.dim(3);
         if (w.dim(1) != cin)
@@ -36,7 +47,9 @@ public final class Conv2d {
             out = new float[pixels * cout];
         }
         float[] bf = bias == null ? null : bias.toFloatArray();
-        if (kh == 1 && kw == 1 && stride == 1 && padding == 0) {
+        if (winograd && Winograd.applies(n, h, wd, cin, cout, kh, kw, stride, padding)) {
+            Winograd.conv3x3(x.data(), n, h, wd, cin, w, bf, out, residual != null);
+        } else if (kh == 1 && kw == 1 && stride == 1 && padding == 0) {
             PackedGemm.linear(pixels, x.data(), 0, flatView(w), bf, out, 0, residual != null);
         } else {
             PackedGemm.multiply(pixels, cout, cin * kh * kw,

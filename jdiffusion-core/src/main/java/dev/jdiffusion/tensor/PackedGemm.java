@@ -46,7 +46,17 @@ public final class PackedGemm {
         final float[] apack = new float[MR * KC];
         final float[] tile = new float[MR * NR];
         float[] tmp = new float[1024];
-        private float[] rowBlock;
+        private float[] rowBlock, winogradInputs, winogradProducts, winogradScratch;
+
+        float[] winogradInputs(int size) { return winogradInputs = grow(winogradInputs, size); }
+
+        float[] winogradProducts(int size) { return winogradProducts = grow(winogradProducts, size); }
+
+        float[] winogradScratch(int size) { return winogradScratch = grow(winogradScratch, size); }
+
+        private static float[] grow(float[] buf, int size) {
+            return buf != null && buf.length >= size ? buf : new float[size];
+        }
 
         /** NR rows of KC floats: weight rows staged for a panel's transpose. */
         float[] rowBlock() {
@@ -59,6 +69,9 @@ public final class PackedGemm {
             return tmp;
         }
     }
+
+    /** The calling thread's scratch. */
+    static Ctx context() { return CTX.get(); }
 
     /** The left operand, seen one row group and one k-block at a time. */
     public interface ASource {
@@ -139,6 +152,32 @@ public final class PackedGemm {
             });
         } finally {
             release(packed);
+        }
+    }
+
+    /**
+     * Single-threaded C[cOff + i*ldc + j] = Σ_p A[aOff + i*lda + p] · B(j, p) for i < m, j < n, with B
+     * already packed as {@link #multiply} packs it: panel q at b[bOff + q·k·NR], k-major. For callers
+     * that split the work themselves (each task its own rows) and reuse one packed B across tasks.
+     */
+    static void multiplyPacked(int m, int n, int k, float[] a, int aOff, int lda, float[] b, int bOff,
+                               float[] c, int cOff, int ldc, Ctx ctx) {
+        int panels = (n + NR - 1) / NR, nb = Math.max(1, (k + KC - 1) / KC);
+        for (int q = 0; q < nb; q++) {
+            int k0 = (int) ((long) k * q / nb), kc = (int) ((long) k * (q + 1) / nb) - k0;
+            for (int i = 0; i < m; i += MR) {
+                int rows = Math.min(MR, m - i);
+                float[] dst = ctx.apack;
+                for (int r = 0; r < MR; r++) {
+                    int src = aOff + (i + Math.min(r, rows - 1)) * lda + k0;
+                    for (int p = 0; p < kc; p++) dst[p * MR + r] = a[src + p];
+                }
+                for (int p = 0; p < panels; p++) {
+                    int j = p * NR;
+                    tile(kc, ctx, b, bOff + p * k * NR + k0 * NR, c, cOff + i * ldc + j, ldc, rows,
+                            Math.min(NR, n - j), q > 0, null, 0);
+                }
+            }
         }
     }
 

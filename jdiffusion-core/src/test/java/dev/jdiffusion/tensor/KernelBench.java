@@ -31,17 +31,22 @@ public final class KernelBench {
                 if (baseline) time(name + " baseline", fl, () -> Gemm.linearReference(x, w, b));
             }
         }
-        if ("conv".contains(filter) || filter.isEmpty()) {
+        if ("conv".contains(filter) || filter.isEmpty() || filter.equals("unetconv")) {
             // {batch, h, w, cin, cout, k, stride, pad}
-            for (int[] s : new int[][]{{2, 64, 64, 320, 320, 3, 1, 1}, {2, 32, 32, 640, 640, 3, 1, 1}, {2, 8, 8, 1280, 1280, 3, 1, 1},
-                    {2, 64, 64, 320, 320, 3, 2, 1}, {2, 64, 64, 4, 320, 3, 1, 1}, {1, 256, 256, 128, 128, 3, 1, 1}, {2, 64, 64, 640, 320, 1, 1, 0}}) {
+            int[][] cases = filter.equals("unetconv") ? new int[][]{{2, 64, 64, 320, 320, 3, 1, 1}, {2, 32, 32, 640, 640, 3, 1, 1},
+                    {2, 16, 16, 1280, 1280, 3, 1, 1}, {1, 32, 32, 512, 512, 3, 1, 1}, {2, 32, 32, 320, 320, 3, 1, 1}} : new int[][]{{2, 64, 64, 320, 320, 3, 1, 1}, {2, 32, 32, 640, 640, 3, 1, 1}, {2, 16, 16, 1280, 1280, 3, 1, 1},
+                    {2, 8, 8, 1280, 1280, 3, 1, 1}, {1, 64, 64, 512, 512, 3, 1, 1}, {1, 128, 128, 512, 512, 3, 1, 1},
+                    {1, 256, 256, 256, 256, 3, 1, 1}, {1, 512, 512, 128, 128, 3, 1, 1}, {1, 32, 32, 512, 512, 3, 1, 1},
+                    {2, 64, 64, 320, 320, 3, 2, 1}, {2, 64, 64, 4, 320, 3, 1, 1}, {1, 256, 256, 128, 128, 3, 1, 1}, {2, 64, 64, 640, 320, 1, 1, 0}};
+            for (int[] s : cases) {
                 Tensor x = TestData.tensor(r, 1, s[0], s[1], s[2], s[3]);
                 WeightTensor w = TestData.weight(r, DType.F16, 0.02, s[4], s[3], s[5], s[5]), b = TestData.weight(r, DType.F32, 0.1, s[4]);
                 int oh = (s[1] + 2 * s[7] - s[5]) / s[6] + 1, ow = (s[2] + 2 * s[7] - s[5]) / s[6] + 1;
                 double fl = 2.0 * s[0] * oh * ow * s[4] * s[3] * s[5] * s[5];
                 String name = "conv " + Arrays.toString(s) + " [n,h,w,cin,cout,k,stride,pad] f16";
-                time(name + " packed", fl, () -> Conv2d.forward(x, w, b, s[6], s[7]));
-                if (baseline) time(name + " baseline", fl, () -> Conv2d.forwardReference(x, w, b, s[6], s[7]));
+                boolean wino = Winograd.applies(s[0], s[1], s[2], s[3], s[4], s[5], s[5], s[6], s[7]);
+                time(name + (wino ? " winograd" : " implicit gemm"), fl, () -> Conv2d.forward(x, w, b, s[6], s[7]));
+                if (baseline && wino) time(name + " implicit gemm", fl, () -> Conv2d.forwardImplicitGemm(x, w, b, s[6], s[7]));
             }
         }
         if ("pack".contains(filter) || filter.isEmpty()) {

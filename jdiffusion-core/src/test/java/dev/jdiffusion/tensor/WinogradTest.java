@@ -1,0 +1,63 @@
+package dev.jdiffusion.tensor;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Winograd F(4×4, 3×3) against the double-precision direct convolution of {@link Conv2dTest}: sizes
+ * that are not multiples of the 4×4 tile (partial tiles on the right and bottom), tiny images (every
+ * tile a border tile), batches, channel counts of one and several vectors and panels, partial panels,
+ * F32/F16/BF16 weights, bias and residual. Bound: max|err| ≤ 1e-5 · sqrt(K) · max|ref|, ten times
+ * the direct convolution's bound: the transforms grow float32 rounding error by about that much,
+ * while a wrong transform coefficient or index is off by ≥ 1e-2 relative.
+ */
+class WinogradTest {
+    static void assertClose(double[] ref, float[] got, int k, String what) {
+        double maxRef = TestData.maxAbs(ref), err = TestData.maxErr(ref, got);
+        double limit = 1e-5 * Math.sqrt(k) * maxRef;
+        assertTrue(err <= limit, () -> String.format("%s: max error %.3g > %.3g (max|ref| %.4g)", what, err, limit, maxRef));
+    }
+
+    @Test
+    void matchesDirectConvolution() {
+        Random r = new Random(23);
+        int l = PackedGemm.L;
+        // {n, h, w, cin, cout}
+        int[][] cases = {{1, 4, 4, l, l}, {1, 1, 1, l, 2 * l}, {2, 5, 7, l, 3 * l}, {1, 9, 13, 2 * l, l},
+                {3, 8, 8, 2 * l, 2 * l}, {1, 17, 6, 3 * l, 5 * l}, {2, 12, 16, 4 * l, 4 * l}, {1, 30, 22, l, 2 * l}};
+        DType[] types = {DType.F32, DType.F16, DType.BF16};
+        int ci = 0;
+        for (int[] s : cases) {
+            DType dt = types[ci++ % 3];
+            Tensor x = TestData.tensor(r, 1, s[0], s[1], s[2], s[3]);
+            WeightTensor w = TestData.weight(r, dt, 0.2, s[4], s[3], 3, 3);
+            WeightTensor b = ci % 2 == 0 ? null : TestData.weight(r, dt, 0.5, s[4]);
+            float[] bias = b == null ? null : b.toFloatArray();
+            String what = "winograd " + Arrays.toString(s) + " " + dt;
+            float[] out = new float[s[0] * s[1] * s[2] * s[4]];
+            Winograd.conv3x3(x.data(), s[0], s[1], s[2], s[3], w, bias, out, false);
+            assertClose(Conv2dTest.convRef(x, w, b, 1, 1, null), out, 9 * s[3], what);
+            float[] res = TestData.randn(r, out.length, 1);
+            float[] acc = res.clone();
+            Winograd.conv3x3(x.data(), s[0], s[1], s[2], s[3], w, bias, acc, true);
+            assertClose(Conv2dTest.convRef(x, w, b, 1, 1, res), acc, 9 * s[3], what + " + residual");
+        }
+    }
+
+    @Test
+    void conv2dUsesItForLargeImagesAndStaysWithinTheBound() {
+        Random r = new Random(8);
+        Tensor x = TestData.tensor(r, 1, 2, 40, 36, 64);
+        WeightTensor w = TestData.weight(r, DType.F16, 0.05, 48, 64, 3, 3), b = TestData.weight(r, DType.F16, 0.5, 48);
+        assertTrue(Winograd.applies(2, 40, 36, 64, 48, 3, 3, 1, 1), "enough tiles for the Winograd path");
+        assertFalse(Winograd.applies(2, 40, 36, 64, 48, 3, 3, 2, 1), "stride 2 stays an implicit GEMM");
+        Tensor res = TestData.tensor(r, 1, 2, 40, 36, 48);
+        Tensor y = Conv2d.forward(x, w, b, 1, 1, res);
+        assertClose(Conv2dTest.convRef(x, w, b, 1, 1, res.data()), y.data(), 64 * 9, "conv2d 2x40x36x64");
+    }
+}
