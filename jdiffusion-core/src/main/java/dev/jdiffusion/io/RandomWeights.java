@@ -54,6 +54,9 @@ public final class RandomWeights implements WeightSource {
     @Override
     public String describe() { return "random " + dtype + " weights"; }
 
+    /** Every tensor handed out so far, by name (sorted): what a checkpoint of this model would hold. */
+    public java.util.SortedMap<String, WeightTensor> tensors() { return new java.util.TreeMap<>(made); }
+
     /** Off-heap bytes handed out so far. */
     public long bytes() { return made.values().stream().mapToLong(t -> t.segment().byteSize()).sum(); }
 

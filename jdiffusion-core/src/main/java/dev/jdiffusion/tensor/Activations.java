@@ -57,7 +57,7 @@ public final class Activations {
 
     /** A new tensor with {@code kind} applied to every element. */
     public static Tensor map(Tensor x, Kind kind) {
-        float[] xs = x.data(), y = new float[xs.length];
+        float[] xs = x.data(), y = Buffers.take(xs.length);
         Parallel.forRange(xs.length, 4096, (from, to) -> {
             int i = from;
             if (kind != Kind.QUICK_GELU)
@@ -76,7 +76,7 @@ public final class Activations {
      */
     public static Tensor geglu(Tensor h) {
         int d2 = h.dim(-1), d = d2 / 2, rows = h.size() / d2;
-        float[] hs = h.data(), y = new float[rows * d];
+        float[] hs = h.data(), y = Buffers.take(rows * d);
         Parallel.forRange(rows, 16, (from, to) -> {
             for (int r = from; r < to; r++) {
                 int j = 0;

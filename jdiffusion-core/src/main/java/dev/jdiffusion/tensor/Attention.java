@@ -60,7 +60,7 @@ public final class Attention {
             throw new IllegalArgumentException("attention shapes: q " + q + ", k " + k + ", v " + v);
         int d = width / heads;
         float scale = (float) (1.0 / Math.sqrt(d));
-        float[] qs = q.data(), ks = k.data(), vs = v.data(), out = new float[n * lq * width];
+        float[] qs = q.data(), ks = k.data(), vs = v.data(), out = Buffers.take(n * lq * width);
         if (lk == 0 || lq == 0) return new Tensor(out, n, lq, width);
         // V panels: widths of 3 or 2 vectors covering d rounded up to whole vectors.
         int units = Math.max(2, (d + L - 1) / L);
@@ -214,7 +214,7 @@ public final class Attention {
             e.intoArray(a, off + j);
             acc = acc.add(e);
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        float sum = VMath.sumLanes(acc);
         for (; j < len; j++) {
             float e = VMath.exp(a[off + j] - max);
             a[off + j] = e;

@@ -42,9 +42,9 @@ public final class Conv2d {
         if (residual != null) {
             if (residual.size() != pixels * cout)
                 throw new IllegalArgumentException(w.name() + ": residual " + residual + " does not match output");
-            out = residual.data().clone();
+            out = Buffers.copyOf(residual.data());
         } else {
-            out = new float[pixels * cout];
+            out = Buffers.take(pixels * cout);
         }
         float[] bf = bias == null ? null : bias.toFloatArray();
         if (winograd && Winograd.applies(n, h, wd, cin, cout, kh, kw, stride, padding)) {

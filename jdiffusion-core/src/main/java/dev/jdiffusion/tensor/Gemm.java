@@ -54,7 +54,7 @@ public final class Gemm {
         int p = 0;
         for (; p + step <= k; p += step)
             acc = FloatVector.fromArray(S, a, aOff + p).fma(FloatVector.fromArray(S, b, bOff + p), acc);
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = VMath.sumLanes(acc);
         for (; p < k; p++) s += a[aOff + p] * b[bOff + p];
         return s;
     }
@@ -82,10 +82,10 @@ public final class Gemm {
             c03 = x0.fma(y, c03); c13 = x1.fma(y, c13); c23 = x2.fma(y, c23); c33 = x3.fma(y, c33);
         }
         float[] r = {
-                c00.reduceLanes(VectorOperators.ADD), c01.reduceLanes(VectorOperators.ADD), c02.reduceLanes(VectorOperators.ADD), c03.reduceLanes(VectorOperators.ADD),
-                c10.reduceLanes(VectorOperators.ADD), c11.reduceLanes(VectorOperators.ADD), c12.reduceLanes(VectorOperators.ADD), c13.reduceLanes(VectorOperators.ADD),
-                c20.reduceLanes(VectorOperators.ADD), c21.reduceLanes(VectorOperators.ADD), c22.reduceLanes(VectorOperators.ADD), c23.reduceLanes(VectorOperators.ADD),
-                c30.reduceLanes(VectorOperators.ADD), c31.reduceLanes(VectorOperators.ADD), c32.reduceLanes(VectorOperators.ADD), c33.reduceLanes(VectorOperators.ADD)};
+                VMath.sumLanes(c00), VMath.sumLanes(c01), VMath.sumLanes(c02), VMath.sumLanes(c03),
+                VMath.sumLanes(c10), VMath.sumLanes(c11), VMath.sumLanes(c12), VMath.sumLanes(c13),
+                VMath.sumLanes(c20), VMath.sumLanes(c21), VMath.sumLanes(c22), VMath.sumLanes(c23),
+                VMath.sumLanes(c30), VMath.sumLanes(c31), VMath.sumLanes(c32), VMath.sumLanes(c33)};
         for (; p < k; p++) {
             for (int ii = 0; ii < 4; ii++) {
                 float x = a[a0 + ii * lda + p];
@@ -118,9 +118,9 @@ public final class Gemm {
         if (residual != null) {
             if (residual.size() != m * out)
                 throw new IllegalArgumentException(w.name() + ": residual " + residual + " does not match output");
-            y = residual.data().clone();
+            y = Buffers.copyOf(residual.data());
         } else {
-            y = new float[m * out];
+            y = Buffers.take(m * out);
         }
         PackedGemm.linear(m, x.data(), 0, w, bias == null ? null : bias.toFloatArray(), y, 0, residual != null);
         int[] shape = x.shape();

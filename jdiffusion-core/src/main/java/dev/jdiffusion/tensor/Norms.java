@@ -17,7 +17,7 @@ public final class Norms {
         if (c % groups != 0) throw new IllegalArgumentException(c + " channels do not split into " + groups + " groups");
         int cg = c / groups;
         float[] g = gamma.toFloatArray(), b = beta.toFloatArray();
-        float[] xs = x.data(), y = new float[xs.length];
+        float[] xs = x.data(), y = Buffers.take(xs.length);
         // Statistics: per-channel sums over pixels (vectors along the contiguous channels), two passes
         // (mean, then squared deviations) in blocks of channels, partial sums kept in double.
         int cb = Math.min(c, CHANNEL_BLOCK);
@@ -111,7 +111,7 @@ public final class Norms {
     public static Tensor layerNorm(Tensor x, WeightTensor gamma, WeightTensor beta, double eps) {
         int d = x.dim(-1), rows = x.size() / d;
         float[] g = gamma.toFloatArray(), b = beta.toFloatArray();
-        float[] xs = x.data(), y = new float[xs.length];
+        float[] xs = x.data(), y = Buffers.take(xs.length);
         Parallel.forRange(rows, 64, (from, to) -> {
             for (int r = from; r < to; r++) {
                 int off = r * d;

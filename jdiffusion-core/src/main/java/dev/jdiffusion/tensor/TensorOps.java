@@ -7,14 +7,14 @@ public final class TensorOps {
     /** a + b, element-wise (same shapes). */
     public static Tensor add(Tensor a, Tensor b) {
         if (a.size() != b.size()) throw new IllegalArgumentException("add: " + a + " vs " + b);
-        float[] x = a.data(), y = b.data(), z = new float[x.length];
+        float[] x = a.data(), y = b.data(), z = Buffers.take(x.length);
         for (int i = 0; i < z.length; i++) z[i] = x[i] + y[i];
         return new Tensor(z, a.shape());
     }
 
     /** x * s, element-wise. */
     public static Tensor scale(Tensor x, float s) {
-        float[] a = x.data(), z = new float[a.length];
+        float[] a = x.data(), z = Buffers.take(a.length);
         for (int i = 0; i < z.length; i++) z[i] = a[i] * s;
         return new Tensor(z, x.shape());
     }
@@ -23,7 +23,7 @@ public final class TensorOps {
     public static Tensor addPerChannel(Tensor x, Tensor v) {
         int n = x.dim(0), c = x.dim(-1), per = x.size() / n;
         if (v.size() != n * c) throw new IllegalArgumentException("addPerChannel: " + x + " vs " + v);
-        float[] xs = x.data(), vs = v.data(), z = new float[xs.length];
+        float[] xs = x.data(), vs = v.data(), z = Buffers.take(xs.length);
         for (int b = 0; b < n; b++)
             for (int i = 0; i < per; i++) z[b * per + i] = xs[b * per + i] + vs[b * c + i % c];
         return new Tensor(z, x.shape());
@@ -33,7 +33,7 @@ public final class TensorOps {
     public static Tensor concatLast(Tensor a, Tensor b) {
         int ca = a.dim(-1), cb = b.dim(-1), rows = a.size() / ca;
         if (b.size() / cb != rows) throw new IllegalArgumentException("concat: " + a + " vs " + b);
-        float[] z = new float[rows * (ca + cb)];
+        float[] z = Buffers.take(rows * (ca + cb));
         for (int r = 0; r < rows; r++) {
             System.arraycopy(a.data(), r * ca, z, r * (ca + cb), ca);
             System.arraycopy(b.data(), r * cb, z, r * (ca + cb) + ca, cb);
@@ -45,7 +45,7 @@ public final class TensorOps {
 
     /** Concatenates along the first (batch) dimension. */
     public static Tensor concatBatch(Tensor a, Tensor b) {
-        float[] z = new float[a.size() + b.size()];
+        float[] z = Buffers.take(a.size() + b.size());
         System.arraycopy(a.data(), 0, z, 0, a.size());
         System.arraycopy(b.data(), 0, z, a.size(), b.size());
         int[] shape = a.shape();
@@ -56,7 +56,7 @@ public final class TensorOps {
     /** Nearest-neighbour 2× upsampling of (N, H, W, C). */
     public static Tensor upsampleNearest2x(Tensor x) {
         int n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
-        float[] xs = x.data(), z = new float[n * 4 * h * w * c];
+        float[] xs = x.data(), z = Buffers.take(n * 4 * h * w * c);
         Parallel.forRange(n * h * 2, 8, (from, to) -> {
             for (int row = from; row < to; row++) {
                 int b = row / (2 * h), oy = row % (2 * h), iy = oy / 2;
@@ -110,7 +110,7 @@ public final class TensorOps {
     /** Nearest-neighbour resize of (N, H, W, C) to (outH, outW), as torch's 'nearest' (src = floor(dst·in/out)). */
     public static Tensor upsampleNearest(Tensor x, int outH, int outW) {
         int n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
-        float[] xs = x.data(), z = new float[n * outH * outW * c];
+        float[] xs = x.data(), z = Buffers.take(n * outH * outW * c);
         float sy = (float) h / outH, sx = (float) w / outW;
         for (int b = 0; b < n; b++)
             for (int oy = 0; oy < outH; oy++) {

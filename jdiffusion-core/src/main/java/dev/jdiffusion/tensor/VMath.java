@@ -16,15 +16,27 @@ public final class VMath {
     private VMath() {}
 
     /**
-     * e^x per lane: the Vector API's EXP (on x86 an intrinsic stub from the JDK's SIMD math library),
-     * measured faster here than a Cephes polynomial written with the Vector API; relative error below
-     * 3e-7 (tested), 0 for -inf.
+     * e^x per lane, with the Cephes expf polynomial (relative error below 3e-7, tested). Not the Vector
+     * API's EXP: its intrinsic (the JDK's SIMD math library) and its Java fallback round differently,
+     * so results would depend on whether the JIT had compiled the caller yet, and the same seed would
+     * not always give the same image. Only +, ×, fma and bit operations here: identical in every tier,
+     * and lane for lane equal to {@link #exp(float)}.
      */
     public static FloatVector exp(FloatVector x) {
-        return x.lanewise(VectorOperators.EXP);
+        return expPoly(x);
     }
 
-    /** e^x per lane with the Cephes expf polynomial (portable; kept for comparison). */
+    /**
+     * The sum of the lanes in a fixed order (lane 0 first). {@code reduceLanes(ADD)} may add in any
+     * order, and its intrinsic and Java fallback do differ: that would make results depend on the JIT.
+     */
+    public static float sumLanes(FloatVector v) {
+        float s = 0f;
+        for (int i = 0; i < v.length(); i++) s += v.lane(i);
+        return s;
+    }
+
+    /** e^x per lane with the Cephes expf polynomial. */
     static FloatVector expPoly(FloatVector x) {
         FloatVector xc = x.max(-87.3f).min(88.3f);
         FloatVector t = xc.fma(FloatVector.broadcast(S, LOG2E), FloatVector.broadcast(S, ROUND_MAGIC));

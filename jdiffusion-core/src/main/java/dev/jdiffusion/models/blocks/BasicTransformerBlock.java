@@ -4,6 +4,7 @@ import dev.jdiffusion.io.WeightSource;
 import dev.jdiffusion.models.nn.LayerNorm;
 import dev.jdiffusion.models.nn.Linear;
 import dev.jdiffusion.tensor.Activations;
+import dev.jdiffusion.tensor.Buffers;
 import dev.jdiffusion.tensor.Tensor;
 
 /**
@@ -27,8 +28,20 @@ public final class BasicTransformerBlock {
     }
 
     public Tensor forward(Tensor x, Tensor context) {
-        x = attn1.forward(norm1.forward(x), null, x);
-        x = attn2.forward(norm2.forward(x), context, x);
-        return ffOut.forward(Activations.geglu(ffProj.forward(norm3.forward(x))), x);
+        // x belongs to the caller; everything made here goes back to the buffer pool once consumed.
+        Tensor n1 = norm1.forward(x);
+        Tensor x1 = attn1.forward(n1, null, x);
+        Buffers.recycle(n1);
+        Tensor n2 = norm2.forward(x1);
+        Tensor x2 = attn2.forward(n2, context, x1);
+        Buffers.recycle(n2, x1);
+        Tensor n3 = norm3.forward(x2);
+        Tensor projected = ffProj.forward(n3);
+        Buffers.recycle(n3);
+        Tensor gated = Activations.geglu(projected);
+        Buffers.recycle(projected);
+        Tensor y = ffOut.forward(gated, x2);
+        Buffers.recycle(gated, x2);
+        return y;
     }
 }

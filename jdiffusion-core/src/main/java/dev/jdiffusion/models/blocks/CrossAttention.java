@@ -3,6 +3,7 @@ package dev.jdiffusion.models.blocks;
 import dev.jdiffusion.io.WeightSource;
 import dev.jdiffusion.models.nn.Linear;
 import dev.jdiffusion.tensor.Attention;
+import dev.jdiffusion.tensor.Buffers;
 import dev.jdiffusion.tensor.Tensor;
 
 /**
@@ -28,6 +29,11 @@ public final class CrossAttention {
     /** The attention output plus {@code residual} (null for none), added as the output projection runs. */
     public Tensor forward(Tensor x, Tensor context, Tensor residual) {
         Tensor kv = context == null ? x : context;
-        return toOut.forward(Attention.attend(toQ.forward(x), toK.forward(kv), toV.forward(kv), heads), residual);
+        Tensor q = toQ.forward(x), k = toK.forward(kv), v = toV.forward(kv);
+        Tensor a = Attention.attend(q, k, v, heads);
+        Buffers.recycle(q, k, v);
+        Tensor out = toOut.forward(a, residual);
+        Buffers.recycle(a);
+        return out;
     }
 }

@@ -4,6 +4,7 @@ import dev.jdiffusion.io.WeightSource;
 import dev.jdiffusion.models.nn.Conv2dLayer;
 import dev.jdiffusion.models.nn.GroupNorm;
 import dev.jdiffusion.models.nn.Linear;
+import dev.jdiffusion.tensor.Buffers;
 import dev.jdiffusion.tensor.Tensor;
 import dev.jdiffusion.tensor.TensorOps;
 
@@ -34,10 +35,24 @@ public final class ResnetBlock2D {
      * @param tembActivated SiLU of the time embedding, (N, tembChannels); null for the VAE
      */
     public Tensor forward(Tensor x, Tensor tembActivated) {
-        Tensor h = conv1.forward(norm1.forwardSilu(x));
-        if (timeEmbProj != null) h = TensorOps.addPerChannel(h, timeEmbProj.forward(tembActivated));
+        // Intermediates go back to the buffer pool as soon as they are consumed; x belongs to the caller.
+        Tensor n1 = norm1.forwardSilu(x);
+        Tensor h = conv1.forward(n1);
+        Buffers.recycle(n1);
+        if (timeEmbProj != null) {
+            Tensor withTime = TensorOps.addPerChannel(h, timeEmbProj.forward(tembActivated));
+            Buffers.recycle(h);
+            h = withTime;
+        }
         Tensor shortcut = convShortcut != null ? convShortcut.forward(x) : x;
-        Tensor y = conv2.forward(norm2.forwardSilu(h), shortcut);
-        return outputScaleFactor == 1f ? y : TensorOps.scale(y, 1f / outputScaleFactor);
+        Tensor n2 = norm2.forwardSilu(h);
+        Buffers.recycle(h);
+        Tensor y = conv2.forward(n2, shortcut);
+        Buffers.recycle(n2);
+        if (shortcut != x) Buffers.recycle(shortcut);
+        if (outputScaleFactor == 1f) return y;
+        Tensor scaled = TensorOps.scale(y, 1f / outputScaleFactor);
+        Buffers.recycle(y);
+        return scaled;
     }
 }

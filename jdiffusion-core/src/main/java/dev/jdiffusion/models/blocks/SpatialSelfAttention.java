@@ -4,6 +4,7 @@ import dev.jdiffusion.io.WeightSource;
 import dev.jdiffusion.models.nn.GroupNorm;
 import dev.jdiffusion.models.nn.Linear;
 import dev.jdiffusion.tensor.Attention;
+import dev.jdiffusion.tensor.Buffers;
 import dev.jdiffusion.tensor.Tensor;
 
 /**
@@ -25,7 +26,12 @@ public final class SpatialSelfAttention {
     public Tensor forward(Tensor x) {
         int n = x.dim(0), h = x.dim(1), wd = x.dim(2), c = x.dim(3);
         Tensor t = groupNorm.forward(x).reshape(n, h * wd, c);
-        Tensor a = Attention.attend(toQ.forward(t), toK.forward(t), toV.forward(t), 1);
-        return toOut.forward(a, x.reshape(n, h * wd, c)).reshape(n, h, wd, c);
+        Tensor q = toQ.forward(t), k = toK.forward(t), v = toV.forward(t);
+        Buffers.recycle(t);
+        Tensor a = Attention.attend(q, k, v, 1);
+        Buffers.recycle(q, k, v);
+        Tensor out = toOut.forward(a, x.reshape(n, h * wd, c)).reshape(n, h, wd, c);
+        Buffers.recycle(a);
+        return out;
     }
 }

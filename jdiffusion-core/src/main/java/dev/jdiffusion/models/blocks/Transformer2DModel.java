@@ -3,6 +3,7 @@ package dev.jdiffusion.models.blocks;
 import dev.jdiffusion.io.WeightSource;
 import dev.jdiffusion.models.nn.GroupNorm;
 import dev.jdiffusion.models.nn.Linear;
+import dev.jdiffusion.tensor.Buffers;
 import dev.jdiffusion.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -31,9 +32,17 @@ public final class Transformer2DModel {
     /** @param x (N, H, W, C); @param context (N, L, crossAttentionDim) */
     public Tensor forward(Tensor x, Tensor context) {
         int n = x.dim(0), h = x.dim(1), wd = x.dim(2), c = x.dim(3);
-        Tensor t = projIn.forward(norm.forward(x));
+        Tensor normed = norm.forward(x);
+        Tensor t = projIn.forward(normed);
+        Buffers.recycle(normed);
         t = t.reshape(n, h * wd, t.dim(-1));
-        for (BasicTransformerBlock b : blocks) t = b.forward(t, context);
-        return projOut.forward(t, x.reshape(n, h * wd, c)).reshape(n, h, wd, c);
+        for (BasicTransformerBlock b : blocks) {
+            Tensor next = b.forward(t, context);
+            Buffers.recycle(t);
+            t = next;
+        }
+        Tensor out = projOut.forward(t, x.reshape(n, h * wd, c)).reshape(n, h, wd, c);
+        Buffers.recycle(t);
+        return out;
     }
 }

@@ -2,6 +2,7 @@ package dev.jdiffusion.models.blocks;
 
 import dev.jdiffusion.io.WeightSource;
 import dev.jdiffusion.models.nn.Conv2dLayer;
+import dev.jdiffusion.tensor.Buffers;
 import dev.jdiffusion.tensor.Tensor;
 import dev.jdiffusion.tensor.TensorOps;
 
@@ -14,11 +15,19 @@ public final class Upsample2D {
     }
 
     /** Upsamples 2×. */
-    public Tensor forward(Tensor x) { return conv.forward(TensorOps.upsampleNearest2x(x)); }
+    public Tensor forward(Tensor x) {
+        Tensor up = TensorOps.upsampleNearest2x(x);
+        Tensor y = conv.forward(up);
+        Buffers.recycle(up);
+        return y;
+    }
 
     /** Upsamples to exactly (outH, outW): the UNet's skip connections dictate it for odd sizes. */
     public Tensor forward(Tensor x, int outH, int outW) {
         boolean exact2x = outH == 2 * x.dim(1) && outW == 2 * x.dim(2);
-        return conv.forward(exact2x ? TensorOps.upsampleNearest2x(x) : TensorOps.upsampleNearest(x, outH, outW));
+        Tensor up = exact2x ? TensorOps.upsampleNearest2x(x) : TensorOps.upsampleNearest(x, outH, outW);
+        Tensor y = conv.forward(up);
+        Buffers.recycle(up);
+        return y;
     }
 }

@@ -5,6 +5,7 @@ import dev.jdiffusion.models.nn.Conv2dLayer;
 import dev.jdiffusion.models.nn.GroupNorm;
 import dev.jdiffusion.models.nn.Linear;
 import dev.jdiffusion.tensor.Activations;
+import dev.jdiffusion.tensor.Buffers;
 import dev.jdiffusion.tensor.Tensor;
 import dev.jdiffusion.tensor.TensorOps;
 
@@ -82,6 +83,10 @@ public final class UNet2DConditionModel {
             Tensor next = remaining > 0 ? skips.get(remaining - 1) : null;
             h = b.forward(h, skips, temb, context, next == null ? 0 : next.dim(1), next == null ? 0 : next.dim(2));
         }
-        return convOut.forward(convNormOut.forwardSilu(h));
+        Tensor normed = convNormOut.forwardSilu(h);
+        Buffers.recycle(h);
+        Tensor out = convOut.forward(normed);
+        Buffers.recycle(normed);
+        return out;
     }
 }

@@ -5,6 +5,7 @@ import dev.jdiffusion.models.blocks.Downsample2D;
 import dev.jdiffusion.models.blocks.ResnetBlock2D;
 import dev.jdiffusion.models.blocks.Transformer2DModel;
 import dev.jdiffusion.models.blocks.Upsample2D;
+import dev.jdiffusion.tensor.Buffers;
 import dev.jdiffusion.tensor.Tensor;
 import dev.jdiffusion.tensor.TensorOps;
 
@@ -14,6 +15,13 @@ import java.util.List;
 /** The UNet's down, mid and up blocks (diffusers' unet_2d_blocks), with and without cross-attention. */
 final class UNetBlocks {
     private UNetBlocks() {}
+
+    /** The transformer's output; its input h (a resnet output nobody else holds) goes back to the pool. */
+    private static Tensor attendAndRecycle(Transformer2DModel attention, Tensor h, Tensor context) {
+        Tensor out = attention.forward(h, context);
+        Buffers.recycle(h);
+        return out;
+    }
 
     /** CrossAttnDownBlock2D (with attentions) or DownBlock2D (without). */
     static final class DownBlock {
@@ -36,8 +44,9 @@ final class UNetBlocks {
         /** Runs the block; appends every output the up path will concatenate back to {@code skips}. */
         Tensor forward(Tensor h, Tensor temb, Tensor context, List<Tensor> skips) {
             for (int j = 0; j < resnets.size(); j++) {
+                // h itself is kept: it is a skip (or the caller's input).
                 h = resnets.get(j).forward(h, temb);
-                if (!attentions.isEmpty()) h = attentions.get(j).forward(h, context);
+                if (!attentions.isEmpty()) h = attendAndRecycle(attentions.get(j), h, context);
                 skips.add(h);
             }
             if (downsampler != null) {
@@ -64,10 +73,12 @@ final class UNetBlocks {
         }
 
         Tensor forward(Tensor h, Tensor temb, Tensor context) {
-            h = resnets.get(0).forward(h, temb);
+            h = resnets.get(0).forward(h, temb); // the input is the last skip: kept
             for (int j = 0; j < attentions.size(); j++) {
-                h = attentions.get(j).forward(h, context);
-                h = resnets.get(j + 1).forward(h, temb);
+                h = attendAndRecycle(attentions.get(j), h, context);
+                Tensor next = resnets.get(j + 1).forward(h, temb);
+                Buffers.recycle(h);
+                h = next;
             }
             return h;
         }
@@ -105,12 +116,19 @@ final class UNetBlocks {
 
         /** Consumes skips from the end of {@code skips}; {@code upH/upW} is the size to upsample to. */
         Tensor forward(Tensor h, List<Tensor> skips, Tensor temb, Tensor context, int upH, int upW) {
+            // The incoming h and each consumed skip are dead once concatenated: back to the pool.
             for (int j = 0; j < resnets.size(); j++) {
                 Tensor skip = skips.removeLast();
-                h = resnets.get(j).forward(TensorOps.concatLast(h, skip), temb);
-                if (!attentions.isEmpty()) h = attentions.get(j).forward(h, context);
+                Tensor joined = TensorOps.concatLast(h, skip);
+                Buffers.recycle(h, skip);
+                h = resnets.get(j).forward(joined, temb);
+                Buffers.recycle(joined);
+                if (!attentions.isEmpty()) h = attendAndRecycle(attentions.get(j), h, context);
             }
-            return upsampler == null ? h : upsampler.forward(h, upH, upW);
+            if (upsampler == null) return h;
+            Tensor up = upsampler.forward(h, upH, upW);
+            Buffers.recycle(h);
+            return up;
         }
     }
 }

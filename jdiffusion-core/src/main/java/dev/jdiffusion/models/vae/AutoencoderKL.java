@@ -8,6 +8,7 @@ import dev.jdiffusion.models.blocks.Upsample2D;
 import dev.jdiffusion.models.nn.Conv2dLayer;
 import dev.jdiffusion.models.nn.GroupNorm;
 import dev.jdiffusion.models.nn.Linear;
+import dev.jdiffusion.tensor.Buffers;
 import dev.jdiffusion.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -64,6 +65,12 @@ public final class AutoencoderKL {
         return new LatentDist(new Tensor(mean, shape), new Tensor(std, shape));
     }
 
+    /** Returns {@code next}, handing {@code previous} (an intermediate nobody else holds) back to the pool. */
+    private static Tensor replace(Tensor previous, Tensor next) {
+        Buffers.recycle(previous);
+        return next;
+    }
+
     /** UNetMidBlock2D without time embedding: resnet, (attention), resnet. */
     private static final class MidBlock {
         private final ResnetBlock2D resnet0, resnet1;
@@ -76,10 +83,11 @@ public final class AutoencoderKL {
             resnet1 = new ResnetBlock2D(w.prefixed("resnets.1."), ch, ch, 0, c.normNumGroups(), EPS, 1f);
         }
 
+        /** The input stays the caller's; the intermediates go back to the pool. */
         Tensor forward(Tensor h) {
             h = resnet0.forward(h, null);
-            if (attention != null) h = attention.forward(h);
-            return resnet1.forward(h, null);
+            if (attention != null) h = replace(h, attention.forward(h));
+            return replace(h, resnet1.forward(h, null));
         }
     }
 
@@ -114,10 +122,12 @@ public final class AutoencoderKL {
         Tensor forward(Tensor x) {
             Tensor h = convIn.forward(x);
             for (int i = 0; i < blocks.size(); i++) {
-                for (ResnetBlock2D r : blocks.get(i)) h = r.forward(h, null);
-                if (downsamplers.get(i) != null) h = downsamplers.get(i).forward(h);
+                for (ResnetBlock2D r : blocks.get(i)) h = replace(h, r.forward(h, null));
+                if (downsamplers.get(i) != null) h = replace(h, downsamplers.get(i).forward(h));
             }
-            return convOut.forward(normOut.forwardSilu(mid.forward(h)));
+            h = replace(h, mid.forward(h));
+            h = replace(h, normOut.forwardSilu(h));
+            return replace(h, convOut.forward(h));
         }
     }
 
@@ -149,12 +159,14 @@ public final class AutoencoderKL {
         }
 
         Tensor forward(Tensor z) {
-            Tensor h = mid.forward(convIn.forward(z));
+            Tensor h = convIn.forward(z);
+            h = replace(h, mid.forward(h));
             for (int i = 0; i < blocks.size(); i++) {
-                for (ResnetBlock2D r : blocks.get(i)) h = r.forward(h, null);
-                if (upsamplers.get(i) != null) h = upsamplers.get(i).forward(h);
+                for (ResnetBlock2D r : blocks.get(i)) h = replace(h, r.forward(h, null));
+                if (upsamplers.get(i) != null) h = replace(h, upsamplers.get(i).forward(h));
             }
-            return convOut.forward(normOut.forwardSilu(h));
+            h = replace(h, normOut.forwardSilu(h));
+            return replace(h, convOut.forward(h));
         }
     }
 }
