@@ -33,8 +33,8 @@ public final class PackedGemm {
     static final int NC_PANELS = Integer.getInteger("jdiffusion.gemm.ncPanels", 12);
     /** Convolutions with fewer input channels gather patch rows instead of reading pixels in place. */
     static final int DIRECT_CONV_MIN_CHANNELS = 32;
-    /** Packed buffers larger than this are not kept for the next call. */
-    private static final long KEEP_LIMIT = 64L << 20;
+    /** Packed buffers larger than this (bytes) are not kept for the next call. */
+    static final long KEEP_LIMIT = 64L << 20;
     private static final AtomicReference<float[]> SPARE = new AtomicReference<>();
     private static final ThreadLocal<Ctx> CTX = ThreadLocal.withInitial(Ctx::new);
 
@@ -113,6 +113,19 @@ public final class PackedGemm {
         }
         int panels = (n + NR - 1) / NR;
         int panelSize = Math.multiplyExact(k, NR);
+        long keepPanels = Math.max(1, KEEP_LIMIT / 4 / panelSize);
+        if (panels > keepPanels) {
+            // A B too big for the reusable buffer (the widest UNet convolutions): column slices that fit,
+            // rather than a fresh buffer of hundreds of MB every call. A is packed again per slice (cheap).
+            int slices = (int) ((panels + keepPanels - 1) / keepPanels), perSlice = (panels + slices - 1) / slices * NR;
+            for (int j0 = 0; j0 < n; j0 += perSlice) {
+                int cols = Math.min(perSlice, n - j0), from = j0;
+                BSource slice = (j, c2, dst, off, ctx) -> b.pack(from + j, c2, dst, off, ctx);
+                float[] sliceBias = bias == null ? null : java.util.Arrays.copyOfRange(bias, j0, j0 + cols);
+                multiply(m, cols, k, a, slice, c, cOff + j0, ldc, sliceBias, accumulate);
+            }
+            return;
+        }
         float[] packed = borrow((long) panels * panelSize);
         try {
             double flops = 2.0 * m * n * k;
@@ -548,6 +561,7 @@ public final class PackedGemm {
         if (size > Integer.MAX_VALUE - 16) throw new IllegalArgumentException("packed operand too large: " + size);
         float[] spare = SPARE.getAndSet(null);
         if (spare != null && spare.length >= size) return spare;
+        if (spare != null) release(spare); // too small for this one, still right for the next smaller ones
         return new float[(int) size];
     }
 

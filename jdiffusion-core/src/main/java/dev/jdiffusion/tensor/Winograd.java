@@ -34,6 +34,9 @@ final class Winograd {
     /** Whether a convolution of this shape runs here (else as an implicit GEMM). */
     static boolean applies(int n, int h, int w, int cin, int cout, int kh, int kw, int stride, int padding) {
         if (!ENABLED || kh != 3 || kw != 3 || stride != 1 || padding != 1 || cin % L != 0 || cout % L != 0) return false;
+        // The transformed weights (36 per input/output channel pair, built every call) must stay a modest
+        // buffer: the widest UNet layers (1280 channels) run as implicit GEMMs, near peak speed anyway.
+        if (4L * XI * cin * PackedGemm.roundUp(cout, NR) > PackedGemm.KEEP_LIMIT) return false;
         long tiles = (long) n * ceilDiv(h, M) * ceilDiv(w, M);
         return tiles >= (long) MIN_TILES_PER_THREAD * Parallel.threads();
     }
@@ -60,7 +63,7 @@ final class Winograd {
                 int t0 = t * chunkTiles, t1 = Math.min(tiles, t0 + chunkTiles), count = t1 - t0;
                 PackedGemm.Ctx ctx = PackedGemm.context();
                 float[] v = ctx.winogradInputs(XI * chunkTiles * cin), m = ctx.winogradProducts(XI * chunkTiles * cout);
-                float[] patch = ctx.winogradScratch(XI * L);
+                float[] patch = ctx.winogradScratch(Math.max(XI, A * M + M * M) * L); // input patch, or output rows + pixels
                 for (int i = 0; i < count; i++) transformInput(x, h, w, cin, ty, tx, t0 + i, v, i, count, patch);
                 for (int xi = 0; xi < XI; xi++)
                     PackedGemm.multiplyPacked(count, cout, cin, v, xi * count * cin, cin, u, (int) (xi * xiStride),
@@ -87,18 +90,17 @@ final class Winograd {
         java.util.Arrays.fill(rows, cols * k, NR * k, 0f);
         int[] lanes = new int[L];
         for (int l = 0; l < L; l++) lanes[l] = l * k;
-        float[] gg = new float[A * 3 * L];
+        // Scratch: the 9 taps of L output channels (gathered), then the 6×3 rows of G g. Helpers take arrays
+        // and offsets, never vectors, so that nothing is boxed even where the JIT does not inline them.
+        float[] g9 = new float[9 * L], gg = new float[A * 3 * L];
         for (int half = 0; half < NR / L; half++) {
             for (int c = 0; c < cin; c++) {
                 int g = half * L * k + c * 9;
+                for (int e = 0; e < 9; e++) FloatVector.fromArray(S, rows, g + e, lanes, 0).intoArray(g9, e * L);
                 // G down each kernel column (ky), into gg[a][kx]; then each row of that through G, into u.
-                for (int kx = 0; kx < 3; kx++)
-                    gTimes(FloatVector.fromArray(S, rows, g + kx, lanes, 0), FloatVector.fromArray(S, rows, g + 3 + kx, lanes, 0),
-                            FloatVector.fromArray(S, rows, g + 6 + kx, lanes, 0), gg, kx * L, 3 * L);
+                for (int kx = 0; kx < 3; kx++) gTimes(g9, kx * L, 3 * L, gg, kx * L, 3 * L);
                 int o = p * cin * NR + c * NR + half * L;
-                for (int a = 0; a < A; a++)
-                    gTimes(FloatVector.fromArray(S, gg, a * 3 * L), FloatVector.fromArray(S, gg, a * 3 * L + L),
-                            FloatVector.fromArray(S, gg, a * 3 * L + 2 * L), u, (int) (a * A * xiStride) + o, (int) xiStride);
+                for (int a = 0; a < A; a++) gTimes(gg, a * 3 * L, L, u, (int) (a * A * xiStride) + o, (int) xiStride);
             }
         }
     }
@@ -106,10 +108,12 @@ final class Winograd {
     private static final float SIXTH = 1f / 6, TWELFTH = 1f / 12, TWENTY_FOURTH = 1f / 24;
 
     /**
-     * G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1] times (x0, x1, x2),
-     * the six results stored at dst[d0 + r·ds].
+     * G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1] times the three
+     * vectors src[so + k·ss], the six results stored at dst[d0 + r·ds].
      */
-    private static void gTimes(FloatVector x0, FloatVector x1, FloatVector x2, float[] dst, int d0, int ds) {
+    private static void gTimes(float[] src, int so, int ss, float[] dst, int d0, int ds) {
+        FloatVector x0 = FloatVector.fromArray(S, src, so), x1 = FloatVector.fromArray(S, src, so + ss),
+                x2 = FloatVector.fromArray(S, src, so + 2 * ss);
         FloatVector s02 = x0.add(x2), q0 = x0.mul(TWENTY_FOURTH).add(x2.mul(SIXTH)), q1 = x1.mul(TWELFTH);
         x0.mul(0.25f).intoArray(dst, d0);
         s02.add(x1).mul(-SIXTH).intoArray(dst, d0 + ds);
@@ -182,26 +186,21 @@ final class Winograd {
         int mStride = count * cout;
         int rows = Math.min(M, h - oy), cols = Math.min(M, w - ox);
         for (int j = 0; j < cout; j += L) {
-            // Rows of the 6×6 products through Aᵀ (6 → 4 values), then the columns.
+            // Rows of the 6×6 products through Aᵀ (6 → 4 values), then the columns, into the scratch's
+            // second part (4×4 pixels), then bias (and the residual already in out) as the pixels are stored.
             for (int r = 0; r < A; r++) at(m, r * A * mStride + i * cout + j, mStride, scratch, r * M * L, L);
-            FloatVector bv = bias == null ? FloatVector.zero(S) : FloatVector.fromArray(S, bias, j);
-            for (int q = 0; q < cols; q++) {
-                int so = q * L, ss = M * L;
-                FloatVector m0 = FloatVector.fromArray(S, scratch, so), m1 = FloatVector.fromArray(S, scratch, so + ss),
-                        m2 = FloatVector.fromArray(S, scratch, so + 2 * ss), m3 = FloatVector.fromArray(S, scratch, so + 3 * ss),
-                        m4 = FloatVector.fromArray(S, scratch, so + 4 * ss), m5 = FloatVector.fromArray(S, scratch, so + 5 * ss);
-                FloatVector s12 = m1.add(m2), d12 = m1.sub(m2), s34 = m3.add(m4), d34 = m3.sub(m4);
-                int o = ((b * h + oy) * w + ox + q) * cout + j, rowStride = w * cout;
-                store(m0.add(s12).add(s34).add(bv), out, o, accumulate);
-                if (rows > 1) store(d34.fma(FloatVector.broadcast(S, 2f), d12).add(bv), out, o + rowStride, accumulate);
-                if (rows > 2) store(s34.fma(FloatVector.broadcast(S, 4f), s12).add(bv), out, o + 2 * rowStride, accumulate);
-                if (rows > 3) store(d34.fma(FloatVector.broadcast(S, 8f), d12).add(m5).add(bv), out, o + 3 * rowStride, accumulate);
-            }
+            for (int q = 0; q < cols; q++) at(scratch, q * L, M * L, scratch, (A * M + q) * L, M * L);
+            for (int yy = 0; yy < rows; yy++)
+                for (int q = 0; q < cols; q++)
+                    storePixel(scratch, (A * M + yy * M + q) * L, bias, j, out, ((b * h + oy + yy) * w + ox + q) * cout + j, accumulate);
         }
     }
 
-    private static void store(FloatVector y, float[] out, int o, boolean accumulate) {
-        (accumulate ? y.add(FloatVector.fromArray(S, out, o)) : y).intoArray(out, o);
+    private static void storePixel(float[] src, int so, float[] bias, int j, float[] out, int o, boolean accumulate) {
+        FloatVector y = FloatVector.fromArray(S, src, so);
+        if (bias != null) y = y.add(FloatVector.fromArray(S, bias, j));
+        if (accumulate) y = y.add(FloatVector.fromArray(S, out, o));
+        y.intoArray(out, o);
     }
 
     /** Six vectors m_k = src[so + k·ss] through Aᵀ, the four results stored at dst[d0 + k·ds]. */

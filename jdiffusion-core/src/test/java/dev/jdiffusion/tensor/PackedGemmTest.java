@@ -56,6 +56,18 @@ class PackedGemmTest {
     }
 
     @Test
+    void weightsTooBigForTheReusableBufferRunInColumnSlices() {
+        // 40 panels × 14000 × NR floats exceed PackedGemm.KEEP_LIMIT: the product runs in two column slices.
+        Random r = new Random(9);
+        int m = 13, n = 1280, k = 14000;
+        assertTrue((long) ((n + PackedGemm.NR - 1) / PackedGemm.NR) * k * PackedGemm.NR * 4 > PackedGemm.KEEP_LIMIT);
+        Tensor x = TestData.tensor(r, 1, m, k);
+        WeightTensor w = TestData.weight(r, DType.F16, 0.01, n, k), b = TestData.weight(r, DType.F32, 0.5, n);
+        Tensor res = TestData.tensor(r, 1, m, n);
+        assertClose(linearRef(x.data(), m, w, b, res.data()), Gemm.linear(x, w, b, res).data(), k, "sliced linear");
+    }
+
+    @Test
     void linearKeepsLeadingDimensions() {
         Random r = new Random(7);
         Tensor x = TestData.tensor(r, 1, 2, 3, 5, 40);
