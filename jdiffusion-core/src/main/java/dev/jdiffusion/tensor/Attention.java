@@ -28,7 +28,7 @@ public final class Attention {
 
     private static final class Scratch {
         float[] kpack = new float[0], vpack = new float[0], qpack = new float[0], o = new float[0];
-        float[] s = new float[MR * KEY_BLOCK], p = new float[MR * KEY_BLOCK];
+        float[] s = new float[MR * KEY_BLOCK];
         float[] m = new float[Q_ROWS], l = new float[Q_ROWS];
 
         void ensure(int kSize, int vSize, int qSize, int oSize) {
@@ -138,7 +138,7 @@ public final class Attention {
                                     float scale, int g0, int g1, Scratch sc, int[] panelStart, int[] panelWidth,
                                     int np, int dpad) {
         int groups = g1 - g0;
-        float[] qp = sc.qpack, o = sc.o, m = sc.m, l = sc.l, sb = sc.s, pp = sc.p;
+        float[] qp = sc.qpack, o = sc.o, m = sc.m, l = sc.l, sb = sc.s;
         // Q rows, scaled, interleaved per group: qp[g*d*MR + t*MR + r].
         for (int g = 0; g < groups; g++) {
             for (int r = 0; r < MR; r++) {
@@ -172,13 +172,12 @@ public final class Attention {
                         for (int t = 0; t < dpad; t += L)
                             FloatVector.fromArray(S, o, orow + t).mul(alpha).intoArray(o, orow + t);
                     }
-                    for (int j = 0; j < nk; j++) pp[j * MR + r] = sb[so + j];
                 }
-                // O += P · V over this key block.
+                // O += P · V over this key block, P read in place (rows of sb).
                 for (int pn = 0; pn < np; pn++) {
                     int w = panelWidth[pn], vOff = lk * panelStart[pn] + k0 * w, co = ob + panelStart[pn];
-                    if (w == 3 * L) PackedGemm.kernel3(nk, pp, 0, sc.vpack, vOff, o, co, dpad);
-                    else PackedGemm.kernel(nk, pp, 0, sc.vpack, vOff, o, co, dpad, true, null, 0);
+                    if (w == 3 * L) PackedGemm.kernel3(nk, sb, 0, KEY_BLOCK, 1, sc.vpack, vOff, o, co, dpad);
+                    else PackedGemm.kernel(nk, sb, 0, KEY_BLOCK, 1, sc.vpack, vOff, o, co, dpad, true, null, 0);
                 }
             }
         }
@@ -193,28 +192,43 @@ public final class Attention {
             }
     }
 
+    /** Four independent accumulators: one chain of max operations would wait on its latency. */
     private static float rowMax(float[] a, int off, int len) {
         int j = 0;
         float mx = Float.NEGATIVE_INFINITY;
-        if (len >= L) {
-            FloatVector acc = FloatVector.fromArray(S, a, off);
-            for (j = L; j + L <= len; j += L) acc = acc.max(FloatVector.fromArray(S, a, off + j));
-            mx = acc.reduceLanes(VectorOperators.MAX);
+        if (len >= 4 * L) {
+            FloatVector m0 = FloatVector.fromArray(S, a, off), m1 = FloatVector.fromArray(S, a, off + L),
+                    m2 = FloatVector.fromArray(S, a, off + 2 * L), m3 = FloatVector.fromArray(S, a, off + 3 * L);
+            for (j = 4 * L; j + 4 * L <= len; j += 4 * L) {
+                m0 = m0.max(FloatVector.fromArray(S, a, off + j));
+                m1 = m1.max(FloatVector.fromArray(S, a, off + j + L));
+                m2 = m2.max(FloatVector.fromArray(S, a, off + j + 2 * L));
+                m3 = m3.max(FloatVector.fromArray(S, a, off + j + 3 * L));
+            }
+            mx = m0.max(m1).max(m2.max(m3)).reduceLanes(VectorOperators.MAX);
         }
         for (; j < len; j++) mx = Math.max(mx, a[off + j]);
         return mx;
     }
 
-    /** a[off+j] = exp(a[off+j] - max) for j < len; returns the sum. */
+    /** a[off+j] = exp(a[off+j] - max) for j < len; returns the sum (two accumulators, combined in a fixed order). */
     private static float expInPlace(float[] a, int off, int len, float max) {
         int j = 0;
-        FloatVector acc = FloatVector.zero(S);
+        FloatVector acc0 = FloatVector.zero(S), acc1 = acc0;
+        for (; j + 2 * L <= len; j += 2 * L) {
+            FloatVector e0 = VMath.exp(FloatVector.fromArray(S, a, off + j).sub(max));
+            FloatVector e1 = VMath.exp(FloatVector.fromArray(S, a, off + j + L).sub(max));
+            e0.intoArray(a, off + j);
+            e1.intoArray(a, off + j + L);
+            acc0 = acc0.add(e0);
+            acc1 = acc1.add(e1);
+        }
         for (; j + L <= len; j += L) {
             FloatVector e = VMath.exp(FloatVector.fromArray(S, a, off + j).sub(max));
             e.intoArray(a, off + j);
-            acc = acc.add(e);
+            acc0 = acc0.add(e);
         }
-        float sum = VMath.sumLanes(acc);
+        float sum = VMath.sumLanes(acc0.add(acc1));
         for (; j < len; j++) {
             float e = VMath.exp(a[off + j] - max);
             a[off + j] = e;

@@ -423,27 +423,37 @@ public final class PackedGemm {
      */
     static void kernel(int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc, boolean load,
                        float[] bias, int biasOff) {
+        kernel(kc, a, ao, 1, MR, b, bo, c, co, ldc, load, bias, biasOff);
+    }
+
+    /**
+     * The micro-kernel with A(r, p) at a[ao + r·ars + p·aps]: interleaved panels (1, MR) as the GEMM packs
+     * them, or plain rows (lda, 1), which attention's P·V reads in place.
+     */
+    static void kernel(int kc, float[] a, int ao, int ars, int aps, float[] b, int bo, float[] c, int co, int ldc,
+                       boolean load, float[] bias, int biasOff) {
+        int a1 = ars, a2 = 2 * ars, a3 = 3 * ars, a4 = 4 * ars, a5 = 5 * ars;
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
         FloatVector c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
         for (int p = 0; p < kc; p++) {
-            int bp = bo + p * NR, ap = ao + p * MR;
+            int bp = bo + p * NR, ap = ao + p * aps;
             FloatVector b0 = FloatVector.fromArray(S, b, bp), b1 = FloatVector.fromArray(S, b, bp + L);
             FloatVector x = FloatVector.broadcast(S, a[ap]);
             c00 = x.fma(b0, c00);
             c01 = x.fma(b1, c01);
-            x = FloatVector.broadcast(S, a[ap + 1]);
+            x = FloatVector.broadcast(S, a[ap + a1]);
             c10 = x.fma(b0, c10);
             c11 = x.fma(b1, c11);
-            x = FloatVector.broadcast(S, a[ap + 2]);
+            x = FloatVector.broadcast(S, a[ap + a2]);
             c20 = x.fma(b0, c20);
             c21 = x.fma(b1, c21);
-            x = FloatVector.broadcast(S, a[ap + 3]);
+            x = FloatVector.broadcast(S, a[ap + a3]);
             c30 = x.fma(b0, c30);
             c31 = x.fma(b1, c31);
-            x = FloatVector.broadcast(S, a[ap + 4]);
+            x = FloatVector.broadcast(S, a[ap + a4]);
             c40 = x.fma(b0, c40);
             c41 = x.fma(b1, c41);
-            x = FloatVector.broadcast(S, a[ap + 5]);
+            x = FloatVector.broadcast(S, a[ap + a5]);
             c50 = x.fma(b0, c50);
             c51 = x.fma(b1, c51);
         }
@@ -496,35 +506,41 @@ public final class PackedGemm {
      * (b[bo + p*3L + jj]); used by attention for P·V with head widths such as 40 and 80.
      */
     static void kernel3(int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc) {
+        kernel3(kc, a, ao, 1, MR, b, bo, c, co, ldc);
+    }
+
+    /** kernel3 with A(r, p) at a[ao + r·ars + p·aps], as {@link #kernel(int, float[], int, int, int, float[], int, float[], int, int, boolean, float[], int)}. */
+    static void kernel3(int kc, float[] a, int ao, int ars, int aps, float[] b, int bo, float[] c, int co, int ldc) {
+        int a1 = ars, a2 = 2 * ars, a3 = 3 * ars, a4 = 4 * ars, a5 = 5 * ars;
         int w = 3 * L;
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
         FloatVector c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
         FloatVector c40 = c00, c41 = c00, c42 = c00, c50 = c00, c51 = c00, c52 = c00;
         for (int p = 0; p < kc; p++) {
-            int bp = bo + p * w, ap = ao + p * MR;
+            int bp = bo + p * w, ap = ao + p * aps;
             FloatVector b0 = FloatVector.fromArray(S, b, bp), b1 = FloatVector.fromArray(S, b, bp + L),
                     b2 = FloatVector.fromArray(S, b, bp + 2 * L);
             FloatVector x = FloatVector.broadcast(S, a[ap]);
             c00 = x.fma(b0, c00);
             c01 = x.fma(b1, c01);
             c02 = x.fma(b2, c02);
-            x = FloatVector.broadcast(S, a[ap + 1]);
+            x = FloatVector.broadcast(S, a[ap + a1]);
             c10 = x.fma(b0, c10);
             c11 = x.fma(b1, c11);
             c12 = x.fma(b2, c12);
-            x = FloatVector.broadcast(S, a[ap + 2]);
+            x = FloatVector.broadcast(S, a[ap + a2]);
             c20 = x.fma(b0, c20);
             c21 = x.fma(b1, c21);
             c22 = x.fma(b2, c22);
-            x = FloatVector.broadcast(S, a[ap + 3]);
+            x = FloatVector.broadcast(S, a[ap + a3]);
             c30 = x.fma(b0, c30);
             c31 = x.fma(b1, c31);
             c32 = x.fma(b2, c32);
-            x = FloatVector.broadcast(S, a[ap + 4]);
+            x = FloatVector.broadcast(S, a[ap + a4]);
             c40 = x.fma(b0, c40);
             c41 = x.fma(b1, c41);
             c42 = x.fma(b2, c42);
-            x = FloatVector.broadcast(S, a[ap + 5]);
+            x = FloatVector.broadcast(S, a[ap + a5]);
             c50 = x.fma(b0, c50);
             c51 = x.fma(b1, c51);
             c52 = x.fma(b2, c52);
