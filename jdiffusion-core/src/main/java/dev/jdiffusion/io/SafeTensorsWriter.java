@@ -14,8 +14,11 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
@@ -31,6 +34,7 @@ import java.util.Map;
  */
 public final class SafeTensorsWriter {
     private static final int BUFFER = 1 << 20;
+    private static final SecureRandom RANDOM = new SecureRandom();
     /** Safetensors' own dtype order (its Rust enum), by which Python's save_file sorts before names. */
     private static final List<DType> SAVE_FILE_DTYPE_ORDER = List.of(
             DType.BOOL, DType.U8, DType.I8, DType.I16, DType.F16, DType.BF16, DType.I32, DType.F32, DType.F64, DType.I64);
@@ -91,9 +95,10 @@ public final class SafeTensorsWriter {
         }
         byte[] headerBytes = json.writeValueAsString(header).getBytes(StandardCharsets.UTF_8);
         int padded = (headerBytes.length + 7) / 8 * 8;
-        Path tmp = Files.createTempFile(file.toAbsolutePath().getParent(), "." + file.getFileName(), ".tmp");
+        Path tmp = temporarySibling(file);
         try {
-            try (OutputStream out = Files.newOutputStream(tmp)) {
+            // CREATE_NEW rather than createTempFile: the file gets the umask's permissions, not owner-only.
+            try (OutputStream out = Files.newOutputStream(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
                 out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded).array());
                 out.write(headerBytes);
                 for (int i = headerBytes.length; i < padded; i++) out.write(' ');
@@ -107,6 +112,19 @@ public final class SafeTensorsWriter {
         } finally {
             Files.deleteIfExists(tmp);
         }
+    }
+
+    /**
+     * A hidden name beside {@code file}, on the same file system (so that a rename moves the finished file
+     * into place), that does not exist yet.
+     */
+    public static Path temporarySibling(Path file) {
+        Path abs = file.toAbsolutePath();
+        Path tmp;
+        do {
+            tmp = abs.resolveSibling("." + abs.getFileName() + "." + Long.toHexString(RANDOM.nextLong() >>> 16) + ".tmp");
+        } while (Files.exists(tmp, LinkOption.NOFOLLOW_LINKS));
+        return tmp;
     }
 
     /**

@@ -317,11 +317,8 @@ public final class CheckpointConverter {
 
     /** A name beside {@code out}, on the same file system, so that the finished output is renamed into place. */
     private static Path tempSibling(Path out) throws IOException {
-        Path parent = out.toAbsolutePath().getParent();
-        Files.createDirectories(parent);
-        Path tmp = Files.createTempFile(parent, "." + out.getFileName() + ".", ".tmp");
-        Files.delete(tmp);  // only the name is wanted: the writer makes the file, or the folder is made
-        return tmp;
+        Files.createDirectories(out.toAbsolutePath().getParent());
+        return SafeTensorsWriter.temporarySibling(out);
     }
 
     /**
