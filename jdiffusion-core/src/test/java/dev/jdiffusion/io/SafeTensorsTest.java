@@ -6,12 +6,19 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -66,6 +73,57 @@ class SafeTensorsTest {
                 .putShort((short) (Float.floatToIntBits(1f) >>> 16)).putShort((short) (Float.floatToIntBits(-2.5f) >>> 16));
         WeightTensor b = new WeightTensor("b", DType.BF16, new int[]{2}, java.lang.foreign.MemorySegment.ofArray(bf.array()));
         assertArrayEquals(new float[]{1f, -2.5f}, b.toFloatArray());
+    }
+
+    /** --half: float16 as torch's .half() rounds, to nearest even, subnormals and overflow included. */
+    @Test
+    void entriesConvertToF16RoundingToNearestEven() throws IOException {
+        float[] f32 = {1f + 0x1p-11f, 1f + 3 * 0x1p-11f, 0x1p-25f, 3 * 0x1p-25f, 65520f, 65519f, -0f, 0.1f};
+        short[] expected = {0x3C00, 0x3C02, 0x0000, 0x0002, 0x7C00, 0x7BFF, (short) 0x8000, 0x2E66};
+        ByteBuffer bf = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN)
+                .putShort((short) (Float.floatToIntBits(1f + 0x1p-7f) >>> 16)).putShort((short) 0x7F7F);  // ~3.4e38
+        WeightTensor bf16 = new WeightTensor("b", DType.BF16, new int[]{2}, MemorySegment.ofArray(bf.array()));
+        WeightTensor a = WeightTensor.ofFloats("a", Arrays.copyOfRange(f32, 0, 4), 4);
+        WeightTensor b = WeightTensor.ofFloats("b", Arrays.copyOfRange(f32, 4, 8), 4);
+        Path p = dir.resolve("half.safetensors");
+        SafeTensorsWriter.write(p, List.of(
+                new SafeTensorsWriter.Entry("fused", DType.F16, new int[]{2, 4}, List.of(a, b)),
+                new SafeTensorsWriter.Entry("bf16", DType.F16, new int[]{2}, List.of(bf16))), null);
+        SafeTensors st = SafeTensors.open(p);
+        WeightTensor fused = st.tensor("fused");
+        assertEquals(DType.F16, fused.dtype());
+        assertArrayEquals(new int[]{2, 4}, fused.shape());
+        for (int i = 0; i < expected.length; i++)
+            assertEquals(expected[i], fused.segment().getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), i), "value " + i);
+        WeightTensor half = st.tensor("bf16");
+        assertEquals(1f + 0x1p-7f, half.getFloat(0));
+        assertEquals(Float.POSITIVE_INFINITY, half.getFloat(1));
+        assertThrows(IllegalArgumentException.class,
+                () -> new SafeTensorsWriter.Entry("x", DType.F32, new int[]{4}, List.of(bf16)));
+        assertThrows(IllegalArgumentException.class, () -> new SafeTensorsWriter.Entry("x", DType.F16, new int[]{3}, List.of(a)));
+    }
+
+    /** A tensor is streamed a buffer at a time from its mapping: writing 192 MB of tensors allocates a few MB. */
+    @Test
+    void writingStreamsInsteadOfHoldingTheTensors() throws IOException {
+        long bytes = 128L << 20;
+        Path sparse = dir.resolve("zeros.bin");
+        try (var f = new java.io.RandomAccessFile(sparse.toFile(), "rw")) { f.setLength(bytes); }
+        MemorySegment zeros;
+        try (FileChannel ch = FileChannel.open(sparse, StandardOpenOption.READ)) {
+            zeros = ch.map(FileChannel.MapMode.READ_ONLY, 0, bytes, Arena.ofAuto());
+        }
+        WeightTensor big = new WeightTensor("big", DType.F32, new int[]{(int) (bytes / 4)}, zeros);
+        var threads = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long before = threads.getCurrentThreadAllocatedBytes();
+        Path p = dir.resolve("big.safetensors");
+        SafeTensorsWriter.write(p, List.of(SafeTensorsWriter.Entry.of("copied", big),
+                new SafeTensorsWriter.Entry("halved", DType.F16, big.shape(), List.of(big))), null);
+        long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+        SafeTensors st = SafeTensors.open(p);
+        assertEquals(bytes, st.tensor("copied").segment().byteSize());
+        assertEquals(bytes / 2, st.tensor("halved").segment().byteSize());
+        assertTrue(allocated < 16L << 20, allocated / 1e6 + " MB allocated to write " + Files.size(p) / 1e6 + " MB");
     }
 
     @Test

@@ -35,13 +35,21 @@ final class LdmKeyMaps {
     /** ResnetBlock2D in the VAE: the same names, but the 1×1 shortcut is nin_shortcut. */
     private static final List<Rename> VAE_RESNET = List.of(Rename.of("conv_shortcut.", "nin_shortcut."));
 
-    /** The VAE mid-block attention: 1×1 convs q, k, v, proj_out (the shapes are fine as-is for Linear). */
+    /**
+     * The VAE mid-block attention: 1×1 convs q, k, v, proj_out (the shapes are fine as-is for Linear).
+     * Folders saved by older diffusers (its AttentionBlock) name them query, key, value, proj_attn:
+     * listed after the current names, which the loader asks for, so that only the export reads them.
+     */
     private static final List<Rename> VAE_ATTENTION = List.of(
             Rename.of("group_norm.", "norm."),
             Rename.of("to_q.", "q."),
             Rename.of("to_k.", "k."),
             Rename.of("to_v.", "v."),
-            Rename.of("to_out.0.", "proj_out."));
+            Rename.of("to_out.0.", "proj_out."),
+            Rename.of("query.", "q."),
+            Rename.of("key.", "k."),
+            Rename.of("value.", "v."),
+            Rename.of("proj_attn.", "proj_out."));
 
     /**
      * UNet2DConditionModel ↔ openaimodel's UNetModel. input_blocks.0 is conv_in; then, per down block,
@@ -96,8 +104,7 @@ final class LdmKeyMaps {
      */
     static KeyMap vae(JsonConfig config, TensorFile file) {
         String p = vaePrefix(file);
-        int n = config.getIntList("block_out_channels").size();
-        int top = n - 1;
+        int top = config.getIntList("block_out_channels").size() - 1;
         String upPrefix = p + "decoder.up.";
         for (String name : file.names()) {
             if (!name.startsWith(upPrefix)) continue;
@@ -106,6 +113,20 @@ final class LdmKeyMaps {
             if (dot > 0 && rest.substring(0, dot).chars().allMatch(Character::isDigit))
                 top = Math.max(top, Integer.parseInt(rest.substring(0, dot)));
         }
+        return vae(config, p, top);
+    }
+
+    /**
+     * The VAE as diffusers' export script writes it, under first_stage_model.: its decoder levels are
+     * numbered from a 4-level VAE (up.3 is the deepest) whatever the depth, which the loader above reads.
+     */
+    static KeyMap vaeForExport(JsonConfig config) {
+        return vae(config, VAE_PREFIXES.getFirst(), Math.max(3, config.getIntList("block_out_channels").size() - 1));
+    }
+
+    /** @param top the decoder's deepest level in the original numbering (up.top is diffusers' up_blocks.0) */
+    private static KeyMap vae(JsonConfig config, String p, int top) {
+        int n = config.getIntList("block_out_channels").size();
         KeyMap m = new KeyMap().put("quant_conv.", p + "quant_conv.").put("post_quant_conv.", p + "post_quant_conv.");
         for (String part : List.of("encoder.", "decoder.")) {
             m.put(part + "conv_in.", p + part + "conv_in.")
@@ -142,6 +163,9 @@ final class LdmKeyMaps {
                 && file.contains(CLIP_PREFIX + "embeddings.token_embedding.weight");
         return new KeyMap().put("text_model.", flat ? CLIP_PREFIX : CLIP_PREFIX + "text_model.");
     }
+
+    /** CLIPTextModel as the export writes it: with the text_model. level, as transformers saves it today. */
+    static KeyMap clipForExport() { return new KeyMap().put("text_model.", CLIP_PREFIX + "text_model."); }
 
     /**
      * OpenCLIP's text tower (SD 2.x) as transformers' CLIPTextModel: resblocks are encoder layers, and

@@ -5,6 +5,8 @@ import dev.jdiffusion.io.TensorFile;
 import dev.jdiffusion.io.WeightSource;
 import dev.jdiffusion.tensor.WeightTensor;
 
+import java.util.List;
+
 /**
  * One model part of a single-file checkpoint, under diffusers' names. Lookups are renames; a slice of a
  * fused tensor is a view of its rows. The returned tensors are named "original key (diffusers name)",
@@ -28,6 +30,9 @@ final class MappedWeights implements WeightSource {
     }
 
     KeyMap.Ref resolve(String name) { return map.resolve(name); }
+
+    /** The diffusers tensors that the file's tensor {@code key} holds (none when it is not one of this part's). */
+    List<KeyMap.Held> invert(String key) { return map.invert(key); }
 
     @Override
     public WeightTensor get(String name) {

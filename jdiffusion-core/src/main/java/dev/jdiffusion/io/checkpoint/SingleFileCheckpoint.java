@@ -29,7 +29,7 @@ public final class SingleFileCheckpoint {
     private final FamilyDetector.Detection detection;
     private final Path configDir;
     private final JsonConfig unetConfig, vaeConfig, textEncoderConfig, schedulerConfig;
-    private final WeightSource unet, vae, textEncoder;
+    private final MappedWeights unet, vae, textEncoder;
 
     private SingleFileCheckpoint(TensorFile file, FamilyDetector.Detection detection, Path configDir,
                                  JsonConfig unetConfig, JsonConfig vaeConfig, JsonConfig textEncoderConfig,
@@ -137,6 +137,9 @@ public final class SingleFileCheckpoint {
 
     /** The text encoder's weights under transformers' CLIPTextModel names. */
     public WeightSource textEncoderWeights() { return textEncoder; }
+
+    /** A part's weights with the key map behind them, for the converter. */
+    MappedWeights mappedWeights(String part) { return (MappedWeights) weights(part); }
 
     /** A config by diffusers' part name: "unet", "vae", "text_encoder" or "scheduler". */
     public JsonConfig config(String part) {

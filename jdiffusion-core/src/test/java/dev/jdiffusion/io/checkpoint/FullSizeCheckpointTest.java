@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jdiffusion.io.JsonConfig;
 import dev.jdiffusion.io.ModelFormatException;
 import dev.jdiffusion.io.SafeTensors;
+import dev.jdiffusion.io.SafeTensorsWriter.Entry;
 import dev.jdiffusion.io.TensorFile;
 import dev.jdiffusion.io.WeightSource;
 import dev.jdiffusion.models.clip.ClipTextConfig;
@@ -30,6 +31,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -217,6 +219,55 @@ class FullSizeCheckpointTest {
         ModelFormatException e = assertThrows(ModelFormatException.class, () -> SingleFileCheckpoint.open(unetOnly, null, null));
         assertTrue(e.getMessage().contains("first_stage_model.encoder.conv_in.weight is missing"), e.getMessage());
         assertThrows(ModelFormatException.class, () -> SingleFileCheckpoint.open(dir.resolve("model.ckpt"), null, null));
+    }
+
+    /**
+     * The converter on full-size files: every original key finds its diffusers name (the extras real
+     * checkpoints carry are left out), and the diffusers tensors convert back into the very same keys and
+     * shapes. (Converting them for real would write gigabytes; the tiny fixtures prove the bytes.)
+     */
+    @Test
+    void fullSizeCheckpointsConvertBothWays() throws IOException {
+        for (ModelFamily family : ModelFamily.values()) {
+            Path file = family == ModelFamily.SD1 ? sd15 : sd21;
+            Map<String, Spec> original = family == ModelFamily.SD1 ? sd15Listing : sd21Listing;
+            SingleFileCheckpoint cp = SingleFileCheckpoint.open(file, null, null);
+            List<String> skipped = new ArrayList<>();
+            Map<String, List<Entry>> parts = CheckpointConverter.toDiffusersLayout(cp, false, skipped);
+
+            List<String> extras = family == ModelFamily.SD1
+                    ? List.of("cond_stage_model.transformer.text_model.embeddings.position_ids", "model_ema.decay",
+                        "model_ema.num_updates", "model_ema.diffusion_modelinput_blocks00weight", "alphas_cumprod")
+                    : List.of("cond_stage_model.model.text_projection", "cond_stage_model.model.logit_scale");
+            Set<String> expectedSkipped = new java.util.TreeSet<>(extras);
+            if (family == ModelFamily.SD2)
+                original.keySet().stream().filter(k -> k.contains(".resblocks.23.")).forEach(expectedSkipped::add);
+            assertEquals(expectedSkipped, new java.util.TreeSet<>(skipped), family + ": left out");
+            // Diffusers keeps the VAE's attention projections as Linear weights.
+            Entry toQ = parts.get("vae").stream().filter(e -> e.name().equals("decoder.mid_block.attentions.0.to_q.weight")).findFirst().orElseThrow();
+            assertArrayEquals(new int[]{512, 512}, toQ.shape());
+            assertEquals(686, parts.get("unet").size());
+            assertEquals((family == ModelFamily.SD1 ? 12 : 23) * 16 + 4, parts.get("text_encoder").size(), "q, k, v split");
+
+            Map<String, Spec> back = new LinkedHashMap<>();
+            for (String part : List.of("unet", "vae", "text_encoder")) {
+                Map<String, Spec> diffusers = new LinkedHashMap<>();
+                for (Entry e : parts.get(part)) diffusers.put(e.name(), new Spec(e.dtype(), e.shape()));
+                Path f = dir.resolve(family + "-" + part + ".safetensors");
+                writeSparse(f, diffusers);
+                KeyMap map = switch (part) {
+                    case "unet" -> LdmKeyMaps.unet(cp.unetConfig());
+                    case "vae" -> LdmKeyMaps.vaeForExport(cp.vaeConfig());
+                    default -> family == ModelFamily.SD2 ? LdmKeyMaps.openClip(cp.textEncoderConfig()) : LdmKeyMaps.clipForExport();
+                };
+                for (Entry e : CheckpointConverter.toOriginalLayout(SafeTensors.open(f), map, part, false, new ArrayList<>()))
+                    back.put(e.name(), new Spec(e.dtype(), e.shape()));
+            }
+            Map<String, Spec> expected = new java.util.TreeMap<>(original);
+            expectedSkipped.forEach(expected::remove);
+            assertEquals(expected.keySet(), new java.util.TreeSet<>(back.keySet()), family + ": the same keys back");
+            expected.forEach((k, spec) -> assertArrayEquals(spec.shape(), back.get(k).shape(), k));
+        }
     }
 
     private void refused(Map<String, Spec> tensors, String... fragments) throws IOException {
