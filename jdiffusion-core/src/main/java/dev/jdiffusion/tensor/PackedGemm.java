@@ -137,10 +137,14 @@ public final class PackedGemm {
                 for (int p = p0; p < p1; p++) b.pack(p * NR, Math.min(NR, n - p * NR), packed, p * panelSize, ctx);
             });
             int[] kb = a.kBlocks();
-            int nChunks = (panels + NC_PANELS - 1) / NC_PANELS;
+            // Tasks are blocks of rows × blocks of panels. Every row block reads all of packed B and every
+            // panel block all of A, so split the dimension whose operand is smaller less: n/m panel blocks
+            // per row block (wide weights over few rows — the low-resolution layers — split by panels).
+            int wantTasks = parallel ? 8 * Parallel.threads() : 1;
+            int nChunks = (int) Math.round(Math.sqrt((double) wantTasks * n / m));
+            nChunks = Math.clamp(nChunks, (panels + NC_PANELS - 1) / NC_PANELS, panels);
             int ncp = (panels + nChunks - 1) / nChunks;
             nChunks = (panels + ncp - 1) / ncp;
-            int wantTasks = parallel ? 8 * Parallel.threads() : 1;
             int mChunks = Math.max(1, Math.min((wantTasks + nChunks - 1) / nChunks, (m + 47) / 48));
             int mc = roundUp((m + mChunks - 1) / mChunks, MR);
             int mTasks = (m + mc - 1) / mc, nTasks = nChunks;
