@@ -83,8 +83,8 @@ public final class WeightTensor {
     public void copyTo(long from, float[] dst, int dstOff, int count) {
         switch (dtype) {
             case F32 -> MemorySegment.copy(data, F32, from * 4, dst, dstOff, count);
-            case F16 -> { for (int i = 0; i < count; i++) dst[dstOff + i] = Float.float16ToFloat(data.getAtIndex(I16, from + i)); }
-            case BF16 -> { for (int i = 0; i < count; i++) dst[dstOff + i] = Float.intBitsToFloat(data.getAtIndex(I16, from + i) << 16); }
+            case F16 -> HalfFloats.f16ToFloat(data, from * 2, dst, dstOff, count);
+            case BF16 -> HalfFloats.bf16ToFloat(data, from * 2, dst, dstOff, count);
             default -> { for (int i = 0; i < count; i++) dst[dstOff + i] = getFloat(from + i); }
         }
     }
