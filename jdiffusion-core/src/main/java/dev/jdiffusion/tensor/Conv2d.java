@@ -24,6 +24,27 @@ public final class Conv2d {
         return forward(x, w, bias, stride, padding, residual, true);
     }
 
+    /**
+     * conv(upsampleNearest2x(x)) for a 3×3, stride-1, padding-1 weight (diffusers' Upsample2D). Where the
+     * Winograd path runs, the upsampled image is read in place and never made (in the VAE decoder it is
+     * the largest tensor of the whole generation).
+     */
+    public static Tensor forwardUpsampled2x(Tensor x, WeightTensor w, WeightTensor bias) {
+        int n = x.dim(0), h = 2 * x.dim(1), wd = 2 * x.dim(2), cin = x.dim(3), cout = w.dim(0);
+        if (w.dim(1) != cin || w.dim(2) != 3 || w.dim(3) != 3)
+            throw new IllegalArgumentException(w.name() + ": expected a [" + cout + ", " + cin + ", 3, 3] weight, got " + w);
+        if (!Winograd.applies(n, h, wd, cin, cout, 3, 3, 1, 1)) {
+            Tensor up = TensorOps.upsampleNearest2x(x);
+            Tensor y = forward(up, w, bias, 1, 1);
+            Buffers.recycle(up);
+            return y;
+        }
+        FlopCounter.add(2L * n * h * wd * cout * cin * 9);
+        float[] out = Buffers.take(n * h * wd * cout);
+        Winograd.conv3x3(x.data(), n, h, wd, cin, true, w, bias == null ? null : bias.toFloatArray(), out, false);
+        return new Tensor(out, n, h, wd, cout);
+    }
+
     /** The convolution as an implicit GEMM even where Winograd applies: the benchmarks' baseline. */
     static Tensor forwardImplicitGemm(Tensor x, WeightTensor w, WeightTensor bias, int stride, int padding) {
         return forward(x, w, bias, stride, padding, null, false);

@@ -34,9 +34,6 @@ final class Winograd {
     /** Whether a convolution of this shape runs here (else as an implicit GEMM). */
     static boolean applies(int n, int h, int w, int cin, int cout, int kh, int kw, int stride, int padding) {
         if (!ENABLED || kh != 3 || kw != 3 || stride != 1 || padding != 1 || cin % L != 0 || cout % L != 0) return false;
-        // The transformed weights (36 per input/output channel pair, built every call) must stay a modest
-        // buffer: the widest UNet layers (1280 channels) run as implicit GEMMs, near peak speed anyway.
-        if (4L * XI * cin * PackedGemm.roundUp(cout, NR) > PackedGemm.KEEP_LIMIT) return false;
         long tiles = (long) n * ceilDiv(h, M) * ceilDiv(w, M);
         return tiles >= (long) MIN_TILES_PER_THREAD * Parallel.threads();
     }
@@ -47,31 +44,51 @@ final class Winograd {
      */
     static void conv3x3(float[] x, int n, int h, int w, int cin, WeightTensor weight, float[] bias, float[] out,
                         boolean accumulate) {
+        conv3x3(x, n, h, w, cin, false, weight, bias, out, accumulate);
+    }
+
+    /**
+     * As above; with {@code upsample2x} x is (n, h/2, w/2, cin) and the convolution runs over its
+     * nearest-neighbour 2× upsampling (h, w), read in place: the 4× larger upsampled tensor (hundreds of
+     * MB in the VAE decoder) is never made.
+     *
+     * <p>The transformed weights of all output channels would take 36·cin·cout floats (236 MB for
+     * 1280×1280): they are built a block of output channels at a time, at most
+     * {@link PackedGemm#KEEP_LIMIT} bytes, and each block runs over all tiles (the input transform is
+     * repeated per block; it is a small part of the work).
+     */
+    static void conv3x3(float[] x, int n, int h, int w, int cin, boolean upsample2x, WeightTensor weight, float[] bias,
+                        float[] out, boolean accumulate) {
         int cout = weight.dim(0);
-        int panels = ceilDiv(cout, NR);
-        long xiStride = (long) panels * cin * NR;
-        float[] u = PackedGemm.borrow(XI * xiStride);
-        try {
-            Parallel.forTasks(panels, p -> transformWeights(weight, cin, cout, p, xiStride, u));
-            int ty = ceilDiv(h, M), tx = ceilDiv(w, M), tiles = n * ty * tx;
-            int threads = Parallel.threads();
-            int maxT = (int) Math.max(MR, CHUNK_BYTES / (4L * XI * (cin + cout)) / MR * MR);
-            int chunks = ceilDiv(ceilDiv(tiles, maxT), threads) * threads;
-            int chunkTiles = PackedGemm.roundUp(ceilDiv(tiles, chunks), MR);
-            int tasks = ceilDiv(tiles, chunkTiles);
-            Parallel.forTasks(tasks, t -> {
-                int t0 = t * chunkTiles, t1 = Math.min(tiles, t0 + chunkTiles), count = t1 - t0;
-                PackedGemm.Ctx ctx = PackedGemm.context();
-                float[] v = ctx.winogradInputs(XI * chunkTiles * cin), m = ctx.winogradProducts(XI * chunkTiles * cout);
-                float[] patch = ctx.winogradScratch(Math.max(XI, A * M + M * M) * L); // input patch, or output rows + pixels
-                for (int i = 0; i < count; i++) transformInput(x, h, w, cin, ty, tx, t0 + i, v, i, count, patch);
-                for (int xi = 0; xi < XI; xi++)
-                    PackedGemm.multiplyPacked(count, cout, cin, v, xi * count * cin, cin, u, (int) (xi * xiStride),
-                            m, xi * count * cout, cout, ctx);
-                for (int i = 0; i < count; i++) transformOutput(m, i, count, cout, h, w, ty, tx, t0 + i, bias, out, accumulate, patch);
-            });
-        } finally {
-            PackedGemm.release(u);
+        int blockPanels = (int) Math.max(1, PackedGemm.KEEP_LIMIT / (4L * XI * cin * NR));
+        int blocks = ceilDiv(ceilDiv(cout, NR), blockPanels);
+        blockPanels = ceilDiv(ceilDiv(cout, NR), blocks); // even blocks
+        int ty = ceilDiv(h, M), tx = ceilDiv(w, M), tiles = n * ty * tx, threads = Parallel.threads();
+        for (int j0 = 0; j0 < cout; j0 += blockPanels * NR) {
+            int first = j0, cols = Math.min(blockPanels * NR, cout - j0), panels = ceilDiv(cols, NR);
+            long xiStride = (long) panels * cin * NR;
+            float[] u = PackedGemm.borrow(XI * xiStride);
+            try {
+                Parallel.forTasks(panels, p -> transformWeights(weight, cin, first, cols, p, xiStride, u));
+                int maxT = (int) Math.max(MR, CHUNK_BYTES / (4L * XI * (cin + cols)) / MR * MR);
+                int chunks = ceilDiv(ceilDiv(tiles, maxT), threads) * threads;
+                int chunkTiles = PackedGemm.roundUp(ceilDiv(tiles, chunks), MR);
+                int tasks = ceilDiv(tiles, chunkTiles);
+                Parallel.forTasks(tasks, t -> {
+                    int t0 = t * chunkTiles, t1 = Math.min(tiles, t0 + chunkTiles), count = t1 - t0;
+                    PackedGemm.Ctx ctx = PackedGemm.context();
+                    float[] v = ctx.winogradInputs(XI * chunkTiles * cin), m = ctx.winogradProducts(XI * chunkTiles * cols);
+                    float[] patch = ctx.winogradScratch(Math.max(XI, A * M + M * M) * L); // input patch, or output rows + pixels
+                    for (int i = 0; i < count; i++) transformInput(x, h, w, cin, upsample2x, ty, tx, t0 + i, v, i, count, patch);
+                    for (int xi = 0; xi < XI; xi++)
+                        PackedGemm.multiplyPacked(count, cols, cin, v, xi * count * cin, cin, u, (int) (xi * xiStride),
+                                m, xi * count * cols, cols, ctx);
+                    for (int i = 0; i < count; i++)
+                        transformOutput(m, i, count, cols, first, cout, h, w, ty, tx, t0 + i, bias, out, accumulate, patch);
+                });
+            } finally {
+                PackedGemm.release(u);
+            }
         }
     }
 
@@ -79,12 +96,13 @@ final class Winograd {
 
     /**
      * Panel p of every transform point: u[ξ·xiStride + p·cin·NR + c·NR + jj] = (G g Gᵀ)[ξ] for output
-     * channel p·NR + jj and input channel c (zeros past cout). The panel's weight rows are staged as
+     * channel first + p·NR + jj and input channel c (zeros past the block's blockCols channels). The panel's weight rows are staged as
      * float32, then L output channels at a time are gathered per input channel and transformed as
      * vectors, so that every store writes L consecutive floats.
      */
-    private static void transformWeights(WeightTensor weight, int cin, int cout, int p, long xiStride, float[] u) {
-        int j0 = p * NR, cols = Math.min(NR, cout - j0), k = 9 * cin;
+    private static void transformWeights(WeightTensor weight, int cin, int first, int blockCols, int p, long xiStride,
+                                         float[] u) {
+        int j0 = first + p * NR, cols = Math.min(NR, blockCols - p * NR), k = 9 * cin;
         float[] rows = PackedGemm.context().winogradScratch(NR * k);
         for (int jj = 0; jj < cols; jj++) weight.copyTo((long) (j0 + jj) * k, rows, jj * k, k);
         java.util.Arrays.fill(rows, cols * k, NR * k, 0f);
@@ -130,10 +148,12 @@ final class Winograd {
      * v[ξ·count·cin + i·cin + c] for every point ξ and channel c. Border tiles are first copied into a
      * zero-padded 6×6 patch so that the transform itself never tests bounds.
      */
-    private static void transformInput(float[] x, int h, int w, int cin, int ty, int tx, int tile, float[] v, int i,
-                                       int count, float[] patch) {
+    private static void transformInput(float[] x, int h, int w, int cin, boolean upsample2x, int ty, int tx, int tile,
+                                       float[] v, int i, int count, float[] patch) {
         int b = tile / (ty * tx), rem = tile - b * ty * tx, y0 = (rem / tx) * M - 1, x0 = (rem % tx) * M - 1;
-        boolean interior = y0 >= 0 && x0 >= 0 && y0 + A <= h && x0 + A <= w;
+        boolean interior = !upsample2x && y0 >= 0 && x0 >= 0 && y0 + A <= h && x0 + A <= w;
+        // The source image: x itself, or (upsampling) x at half the resolution.
+        int sh = upsample2x ? h / 2 : h, sw = upsample2x ? w / 2 : w, shift = upsample2x ? 1 : 0;
         int vStride = count * cin;
         for (int c = 0; c < cin; c += L) {
             float[] src;
@@ -152,7 +172,7 @@ final class Winograd {
                     for (int q = 0; q < A; q++) {
                         int yy = y0 + r, xx = x0 + q, d = (r * A + q) * L;
                         if (yy < 0 || yy >= h || xx < 0 || xx >= w) java.util.Arrays.fill(patch, d, d + L, 0f);
-                        else System.arraycopy(x, ((b * h + yy) * w + xx) * cin + c, patch, d, L);
+                        else System.arraycopy(x, ((b * sh + (yy >> shift)) * sw + (xx >> shift)) * cin + c, patch, d, L);
                     }
             }
             // Rows: Bᵀ along x for each of the 6 patch rows, into the patch buffer (in place for a border
@@ -179,20 +199,24 @@ final class Winograd {
 
     // ---------------------------------------------------------------- outputs: Y = Aᵀ m A
 
-    /** Tile {@code tile}'s 4×4 pixels from its 36 products m[ξ·count·cout + i·cout + j], plus bias (and out). */
-    private static void transformOutput(float[] m, int i, int count, int cout, int h, int w, int ty, int tx, int tile,
-                                        float[] bias, float[] out, boolean accumulate, float[] scratch) {
+    /**
+     * Tile {@code tile}'s 4×4 pixels, output channels first..first+cols, from its 36 products
+     * m[ξ·count·cols + i·cols + j], plus bias (and out).
+     */
+    private static void transformOutput(float[] m, int i, int count, int cols, int first, int cout, int h, int w, int ty,
+                                        int tx, int tile, float[] bias, float[] out, boolean accumulate, float[] scratch) {
         int b = tile / (ty * tx), rem = tile - b * ty * tx, oy = (rem / tx) * M, ox = (rem % tx) * M;
-        int mStride = count * cout;
-        int rows = Math.min(M, h - oy), cols = Math.min(M, w - ox);
-        for (int j = 0; j < cout; j += L) {
+        int mStride = count * cols;
+        int rows = Math.min(M, h - oy), pixels = Math.min(M, w - ox);
+        for (int j = 0; j < cols; j += L) {
             // Rows of the 6×6 products through Aᵀ (6 → 4 values), then the columns, into the scratch's
             // second part (4×4 pixels), then bias (and the residual already in out) as the pixels are stored.
-            for (int r = 0; r < A; r++) at(m, r * A * mStride + i * cout + j, mStride, scratch, r * M * L, L);
-            for (int q = 0; q < cols; q++) at(scratch, q * L, M * L, scratch, (A * M + q) * L, M * L);
+            for (int r = 0; r < A; r++) at(m, r * A * mStride + i * cols + j, mStride, scratch, r * M * L, L);
+            for (int q = 0; q < pixels; q++) at(scratch, q * L, M * L, scratch, (A * M + q) * L, M * L);
             for (int yy = 0; yy < rows; yy++)
-                for (int q = 0; q < cols; q++)
-                    storePixel(scratch, (A * M + yy * M + q) * L, bias, j, out, ((b * h + oy + yy) * w + ox + q) * cout + j, accumulate);
+                for (int q = 0; q < pixels; q++)
+                    storePixel(scratch, (A * M + yy * M + q) * L, bias, first + j, out,
+                            ((b * h + oy + yy) * w + ox + q) * cout + first + j, accumulate);
         }
     }
 

@@ -50,6 +50,40 @@ class WinogradTest {
     }
 
     @Test
+    void upsampledInputIsReadInPlace() {
+        Random r = new Random(31);
+        int l = PackedGemm.L;
+        for (int[] s : new int[][]{{1, 3, 5, l, 2 * l}, {2, 7, 6, 2 * l, l}, {1, 16, 12, l, 3 * l}}) {
+            Tensor x = TestData.tensor(r, 1, s[0], s[1], s[2], s[3]);
+            WeightTensor w = TestData.weight(r, DType.F16, 0.2, s[4], s[3], 3, 3), b = TestData.weight(r, DType.F32, 0.5, s[4]);
+            float[] out = new float[s[0] * 4 * s[1] * s[2] * s[4]];
+            Winograd.conv3x3(x.data(), s[0], 2 * s[1], 2 * s[2], s[3], true, w, b.toFloatArray(), out, false);
+            Tensor up = TensorOps.upsampleNearest2x(x);
+            assertClose(Conv2dTest.convRef(up, w, b, 1, 1, null), out, 9 * s[3], "upsampled " + Arrays.toString(s));
+        }
+        // Through Conv2d, on both of its paths (Winograd for enough tiles, upsample + implicit GEMM below).
+        for (int hw : new int[]{3, 24}) {
+            Tensor x = TestData.tensor(r, 1, 2, hw, hw, 2 * l);
+            WeightTensor w = TestData.weight(r, DType.BF16, 0.1, l, 2 * l, 3, 3), b = TestData.weight(r, DType.F32, 0.5, l);
+            Tensor y = Conv2d.forwardUpsampled2x(x, w, b);
+            assertClose(Conv2dTest.convRef(TensorOps.upsampleNearest2x(x), w, b, 1, 1, null), y.data(), 18 * l, "conv2d upsampled " + hw);
+        }
+    }
+
+    @Test
+    void wideLayersRunInBlocksOfOutputChannels() {
+        // 36 · cin · cout floats above PackedGemm.KEEP_LIMIT: the weights are transformed a block of outputs at a time.
+        Random r = new Random(12);
+        int cin = 1024, cout = 576;
+        assertTrue(4L * Winograd.XI * cin * cout > PackedGemm.KEEP_LIMIT);
+        Tensor x = TestData.tensor(r, 1, 1, 6, 5, cin);
+        WeightTensor w = TestData.weight(r, DType.F16, 0.02, cout, cin, 3, 3), b = TestData.weight(r, DType.F32, 0.5, cout);
+        float[] res = TestData.randn(r, 6 * 5 * cout, 1), out = res.clone();
+        Winograd.conv3x3(x.data(), 1, 6, 5, cin, w, b.toFloatArray(), out, true);
+        assertClose(Conv2dTest.convRef(x, w, b, 1, 1, res), out, 9 * cin, "blocked 1024 -> 576");
+    }
+
+    @Test
     void conv2dUsesItForLargeImagesAndStaysWithinTheBound() {
         Random r = new Random(8);
         Tensor x = TestData.tensor(r, 1, 2, 40, 36, 64);

@@ -15,17 +15,12 @@ public final class Upsample2D {
     }
 
     /** Upsamples 2×. */
-    public Tensor forward(Tensor x) {
-        Tensor up = TensorOps.upsampleNearest2x(x);
-        Tensor y = conv.forward(up);
-        Buffers.recycle(up);
-        return y;
-    }
+    public Tensor forward(Tensor x) { return conv.forwardUpsampled2x(x); }
 
     /** Upsamples to exactly (outH, outW): the UNet's skip connections dictate it for odd sizes. */
     public Tensor forward(Tensor x, int outH, int outW) {
-        boolean exact2x = outH == 2 * x.dim(1) && outW == 2 * x.dim(2);
-        Tensor up = exact2x ? TensorOps.upsampleNearest2x(x) : TensorOps.upsampleNearest(x, outH, outW);
+        if (outH == 2 * x.dim(1) && outW == 2 * x.dim(2)) return conv.forwardUpsampled2x(x);
+        Tensor up = TensorOps.upsampleNearest(x, outH, outW);
         Tensor y = conv.forward(up);
         Buffers.recycle(up);
         return y;

@@ -20,6 +20,13 @@ public final class Conv2dLayer {
 
     public Tensor forward(Tensor x) { return Conv2d.forward(x, weight, bias, stride, padding); }
 
+    /** forward(nearest 2× upsampling of x), without making the upsampled tensor where possible (3×3, stride 1, padding 1). */
+    public Tensor forwardUpsampled2x(Tensor x) {
+        if (stride != 1 || padding != 1 || weight.dim(2) != 3)
+            throw new IllegalStateException(weight.name() + ": the fused upsampling needs a 3×3 stride-1 padding-1 convolution");
+        return Conv2d.forwardUpsampled2x(x, weight, bias);
+    }
+
     /** forward(x) + residual in one pass (residual: the output's shape). */
     public Tensor forward(Tensor x, Tensor residual) { return Conv2d.forward(x, weight, bias, stride, padding, residual); }
 }
