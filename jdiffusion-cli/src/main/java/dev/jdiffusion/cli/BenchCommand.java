@@ -84,6 +84,7 @@ final class BenchCommand implements Callable<Integer> {
             o.put("unet_s", r.unetSeconds()).put("vae_decode_s", r.vaeDecodeSeconds()).put("text_encoder_s", r.textEncoderSeconds());
             o.put("unet_gflop", r.unetFlops() / 1e9).put("unet_gflops", r.unetGflops());
             o.put("peak_rss_mb", r.peakRssBytes() < 0 ? -1 : r.peakRssBytes() / (1024 * 1024));
+            o.put("gemm_gflops", r.gemmGflops());
             out.println(o);
         } else {
             out.printf(Locale.ROOT, "%s, %dx%d, UNet batch %d, %d threads, median of %d%n", model.name(), width, height,
@@ -92,6 +93,7 @@ final class BenchCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "unet          %8.3f s  (%.1f GFLOP, %.1f GFLOP/s)%n", r.unetSeconds(), r.unetFlops() / 1e9, r.unetGflops());
             out.printf(Locale.ROOT, "vae decode    %8.3f s%n", r.vaeDecodeSeconds());
             out.printf(Locale.ROOT, "peak RSS      %8d MB%n", r.peakRssBytes() / (1024 * 1024));
+            out.printf(Locale.ROOT, "GEMM probe    %8.1f GFLOP/s  (4096x1280x1280 float32, best of 5: this machine's speed right now)%n", r.gemmGflops());
         }
         return 0;
     }

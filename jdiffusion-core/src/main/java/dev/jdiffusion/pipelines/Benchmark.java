@@ -1,7 +1,10 @@
 package dev.jdiffusion.pipelines;
 
+import dev.jdiffusion.tensor.Buffers;
 import dev.jdiffusion.tensor.FlopCounter;
+import dev.jdiffusion.tensor.Gemm;
 import dev.jdiffusion.tensor.Tensor;
+import dev.jdiffusion.tensor.WeightTensor;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -29,8 +32,13 @@ public final class Benchmark {
      * @param unetFlops    multiply-add work of one UNet evaluation (plain conv/matmul/attention count, 2 per MAC)
      * @param peakRssBytes the process's peak resident memory (VmHWM), or -1 where the OS does not tell
      */
+    /**
+     * @param gemmGflops the best of a few runs of one fixed float32 matrix multiply (4096×1280 by 1280×1280)
+     *                   in the same process: how fast this machine runs the kernels right now, so that runs on
+     *                   noisy or different machines can be compared (UNet GFLOP/s relative to it)
+     */
     public record Result(double textEncoderSeconds, double unetSeconds, double vaeDecodeSeconds, long unetFlops,
-                         long peakRssBytes) {
+                         long peakRssBytes, double gemmGflops) {
         public double unetGflops() { return unetFlops / unetSeconds / 1e9; }
     }
 
@@ -54,7 +62,25 @@ public final class Benchmark {
         long unetFlops = FlopCounter.total() - before;
         double unet = median(s.repeat(), log, "unet", () -> model.unet().forward(latents, timesteps, context));
         double vae = median(s.repeat(), log, "vae decode", () -> model.vae().decode(decodeInput));
-        return new Result(text, unet, vae, unetFlops, peakRss());
+        return new Result(text, unet, vae, unetFlops, peakRss(), gemmProbe());
+    }
+
+    /** GFLOP/s of a fixed 4096×1280×1280 float32 linear layer, best of five after a warm-up. */
+    static double gemmProbe() {
+        Random random = new Random(1);
+        int m = 4096, k = 1280, n = 1280;
+        float[] w = new float[n * k];
+        for (int i = 0; i < w.length; i++) w[i] = (float) random.nextGaussian();
+        WeightTensor weight = WeightTensor.ofFloats("probe", w, n, k);
+        Tensor x = gaussian(random, m, k);
+        double best = Double.MAX_VALUE;
+        for (int i = 0; i < 6; i++) {
+            long start = System.nanoTime();
+            Tensor y = Gemm.linear(x, weight, null);
+            if (i > 0) best = Math.min(best, (System.nanoTime() - start) / 1e9);
+            Buffers.recycle(y);
+        }
+        return 2.0 * m * n * k / best / 1e9;
     }
 
     private static Tensor gaussian(Random r, int... shape) {
