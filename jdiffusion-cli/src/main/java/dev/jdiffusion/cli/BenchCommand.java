@@ -53,9 +53,14 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
 
+    @Option(names = "--profile", description = "Also print the UNet's time per kernel call shape, heaviest first (on stderr).")
+    boolean profile;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut(), err = spec.commandLine().getErr();
+        // Read once when the kernels first run (a constant for the JIT): set it before any model code runs.
+        if (profile) System.setProperty("jdiffusion.profile", "true");
         StableDiffusionModel model;
         if (source.architecture != null) {
             ModelFamily family = switch (source.architecture.toLowerCase(Locale.ROOT)) {
@@ -76,7 +81,7 @@ final class BenchCommand implements Callable<Integer> {
             model = StableDiffusionModel.load(ModelLocator.resolve(source.model));
         }
         Benchmark.Result r = Benchmark.run(model, new Benchmark.Settings(width, height, batch, repeat),
-                json ? line -> {} : line -> err.println("  " + line));
+                json && !profile ? line -> {} : line -> err.println("  " + line));
         if (json) {
             ObjectNode o = new ObjectMapper().createObjectNode();
             o.put("model", model.name());

@@ -3,6 +3,7 @@ package dev.jdiffusion.pipelines;
 import dev.jdiffusion.tensor.Buffers;
 import dev.jdiffusion.tensor.FlopCounter;
 import dev.jdiffusion.tensor.Gemm;
+import dev.jdiffusion.tensor.OpProfile;
 import dev.jdiffusion.tensor.Tensor;
 import dev.jdiffusion.tensor.WeightTensor;
 
@@ -60,7 +61,12 @@ public final class Benchmark {
         long before = FlopCounter.total();
         model.unet().forward(latents, timesteps, context);
         long unetFlops = FlopCounter.total() - before;
+        OpProfile.reset();
         double unet = median(s.repeat(), log, "unet", () -> model.unet().forward(latents, timesteps, context));
+        if (OpProfile.enabled()) {
+            log.accept("unet kernels over the warm-up and " + s.repeat() + " timed run(s), heaviest first:");
+            OpProfile.report(40).forEach(line -> log.accept("  " + line));
+        }
         double vae = median(s.repeat(), log, "vae decode", () -> model.vae().decode(decodeInput));
         return new Result(text, unet, vae, unetFlops, peakRss(), gemmProbe());
     }

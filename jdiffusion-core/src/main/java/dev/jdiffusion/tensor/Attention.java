@@ -50,7 +50,12 @@ public final class Attention {
     }
 
     public static Tensor attend(Tensor q, Tensor k, Tensor v, int heads) {
-        return attend(q, k, v, heads, false);
+        if (!OpProfile.ON) return attend(q, k, v, heads, false);
+        long t0 = System.nanoTime();
+        Tensor y = attend(q, k, v, heads, false);
+        OpProfile.add("attention n=" + q.dim(0) + " lq=" + q.dim(1) + " lk=" + k.dim(1) + " width=" + q.dim(2) + " heads=" + heads,
+                System.nanoTime() - t0, 4L * q.dim(0) * q.dim(1) * k.dim(1) * q.dim(2));
+        return y;
     }
 
     private static Tensor attendFused(Tensor q, Tensor k, Tensor v, int heads) {

@@ -109,6 +109,16 @@ public final class Gemm {
      * output's shape and may be null; it is not modified).
      */
     public static Tensor linear(Tensor x, WeightTensor w, WeightTensor bias, Tensor residual) {
+        if (!OpProfile.ON) return linearUnprofiled(x, w, bias, residual);
+        long t0 = System.nanoTime();
+        Tensor y = linearUnprofiled(x, w, bias, residual);
+        int m = x.size() / w.dim(1);
+        OpProfile.add("linear m=" + m + " k=" + w.dim(1) + " n=" + w.dim(0) + (FewRowsGemm.suits(m, w.dim(0)) ? " few-rows" : ""),
+                System.nanoTime() - t0, 2L * y.size() * w.dim(1));
+        return y;
+    }
+
+    private static Tensor linearUnprofiled(Tensor x, WeightTensor w, WeightTensor bias, Tensor residual) {
         int out = w.dim(0), in = w.dim(1);
         if (x.dim(-1) != in)
             throw new IllegalArgumentException(w.name() + ": input has " + x.dim(-1) + " features, weight expects " + in);

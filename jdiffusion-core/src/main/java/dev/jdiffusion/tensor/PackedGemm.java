@@ -58,6 +58,14 @@ public final class PackedGemm {
             return buf != null && buf.length >= size ? buf : new float[size];
         }
 
+        private float[] weightRows;
+
+        /** MR rows of KC floats: weight rows converted for {@link FewRowsGemm}. */
+        float[] weightRows() {
+            if (weightRows == null) weightRows = new float[MR * KC];
+            return weightRows;
+        }
+
         /** NR rows of KC floats: weight rows staged for a panel's transpose. */
         float[] rowBlock() {
             if (rowBlock == null) rowBlock = new float[NR * KC];
@@ -211,6 +219,10 @@ public final class PackedGemm {
         int n = w.dim(0), k = w.dim(1);
         if (m <= 4) {
             smallM(m, n, k, x, xOff, w, bias, y, yOff, accumulate);
+            return;
+        }
+        if (FewRowsGemm.suits(m, n)) {
+            FewRowsGemm.multiply(m, k, FewRowsGemm.rows(x, xOff, m, k), w, bias, y, yOff, n, accumulate);
             return;
         }
         multiply(m, n, k, rows(x, xOff, k, k), weightRows(w), y, yOff, n, bias, accumulate);

@@ -50,6 +50,19 @@ public final class KernelBench {
                 if (baseline && wino) time(name + " implicit gemm", fl, () -> Conv2d.forwardImplicitGemm(x, w, b, s[6], s[7]));
             }
         }
+        if (filter.equals("lowres")) {
+            // The UNet's 8×8 / 4×4 / 16×16-latent layers at batch 2: few rows against wide weights.
+            for (int[] s : new int[][]{{2, 8, 8, 1280, 1280}, {2, 4, 4, 1280, 1280}, {2, 8, 8, 2560, 1280}, {2, 16, 16, 1280, 1280}}) {
+                Tensor x = TestData.tensor(r, 1, s[0], s[1], s[2], s[3]);
+                WeightTensor w = TestData.weight(r, DType.F16, 0.02, s[4], s[3], 3, 3), b = TestData.weight(r, DType.F32, 0.1, s[4]);
+                time("conv " + Arrays.toString(s), 2.0 * s[0] * s[1] * s[2] * s[3] * s[4] * 9, () -> { Buffers.recycle(Conv2d.forward(x, w, b, 1, 1)); return null; });
+            }
+            for (int[] s : new int[][]{{128, 1280, 10240}, {128, 1280, 1280}, {512, 640, 5120}, {32, 1280, 1280}}) {
+                Tensor x = TestData.tensor(r, 1, s[0], s[1]);
+                WeightTensor w = TestData.weight(r, DType.F16, 0.05, s[2], s[1]);
+                time("linear " + Arrays.toString(s), 2.0 * s[0] * s[1] * s[2], () -> { Buffers.recycle(Gemm.linear(x, w, null)); return null; });
+            }
+        }
         if ("pack".contains(filter) || filter.isEmpty()) {
             // Weight packing alone (F16 → float32 panels), as every GEMM call does before it multiplies.
             for (int[] s : new int[][]{{1280, 1280, 3}, {320, 320, 3}, {1280, 5120, 1}}) {
