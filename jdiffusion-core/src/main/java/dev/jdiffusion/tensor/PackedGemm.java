@@ -192,6 +192,13 @@ public final class PackedGemm {
             int k0 = (int) ((long) k * q / nb), kc = (int) ((long) k * (q + 1) / nb) - k0;
             for (int i = 0; i < m; i += MR) {
                 int rows = Math.min(MR, m - i);
+                if (rows == MR && n % NR == 0) {
+                    // Whole tiles: the kernel reads the six rows of A in place.
+                    for (int p = 0; p < panels; p++)
+                        kernel(kc, a, aOff + i * lda + k0, lda, 1, b, bOff + p * k * NR + k0 * NR, c, cOff + i * ldc + p * NR,
+                                ldc, q > 0, null, 0);
+                    continue;
+                }
                 float[] dst = ctx.apack;
                 for (int r = 0; r < MR; r++) {
                     int src = aOff + (i + Math.min(r, rows - 1)) * lda + k0;
