@@ -4,16 +4,24 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.jdiffusion.io.SafeTensors;
 import dev.jdiffusion.testing.Fixtures;
 import org.junit.jupiter.api.Named;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 
 /**
  * The single-file checkpoints (diffusers' own conversion of the tiny models to the original SD layout),
@@ -41,6 +49,27 @@ class SingleFilePipelineTest {
             });
         }
         return out.stream();
+    }
+
+    /**
+     * A Hugging Face snapshot of a single-file repo in which Python fetched both the fp16 and the fp32 copy (and a
+     * .ckpt): the loader takes the fp32 safetensors, as the downloader would have fetched, bit for bit.
+     */
+    @Test
+    void aSnapshotFolderWithSeveralCheckpointsLoadsTheOneTheDownloaderPicks(@TempDir Path dir) throws IOException {
+        Path fixtures = Fixtures.root().resolve("single-file");
+        for (String f : List.of("tiny-sd15-fp16.safetensors", "tiny-sd15.safetensors", "tiny-sd15.ckpt"))
+            Files.createSymbolicLink(dir.resolve(f), fixtures.resolve(f));
+        LoadOptions config = new LoadOptions(Fixtures.model("tiny-sd15"), null, null);
+        float[] fromFolder = encode(StableDiffusionModel.load(dir, config));
+        assertArrayEquals(encode(StableDiffusionModel.load(fixtures.resolve("tiny-sd15.safetensors"), config)), fromFolder);
+        assertFalse(Arrays.equals(encode(StableDiffusionModel.load(fixtures.resolve("tiny-sd15-fp16.safetensors"), config)),
+                fromFolder), "the fp16 copy encodes differently, so the comparison tells the files apart");
+    }
+
+    /** The text encoder's last hidden state for one prompt: cheap, and it depends on every text encoder weight. */
+    private static float[] encode(StableDiffusionModel model) {
+        return model.textEncoder().forward(new int[][]{model.tokenizer().encodePadded("a photo of a cat")}).lastHiddenState().data();
     }
 
     @ParameterizedTest(name = "{0}")

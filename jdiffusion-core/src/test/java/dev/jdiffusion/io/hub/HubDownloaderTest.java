@@ -1,6 +1,9 @@
 package dev.jdiffusion.io.hub;
 
 import dev.jdiffusion.io.DiffusersFolder;
+import dev.jdiffusion.io.checkpoint.ModelFamily;
+import dev.jdiffusion.io.checkpoint.SingleFileCheckpoint;
+import dev.jdiffusion.io.ckpt.CkptFile;
 import dev.jdiffusion.testing.FakeHub;
 import dev.jdiffusion.testing.Fixtures;
 import org.junit.jupiter.api.AfterEach;
@@ -15,6 +18,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
@@ -22,6 +26,7 @@ import java.util.stream.Stream;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -267,11 +272,46 @@ class HubDownloaderTest {
     }
 
     @Test
+    void aSingleFileRepoWithOnlyACkptGetsItAndItLoads() throws IOException {
+        // Older repos (sd-v1-4-original and the like) hold only a pickled .ckpt, which the loader reads safely.
+        byte[] ckpt = Files.readAllBytes(Fixtures.root().resolve("single-file/tiny-sd15.ckpt"));
+        hub.addRepo("test-org/ckpt-only", Map.of("README.md", bytes("# old"), "tiny-sd15.ckpt", ckpt,
+                "v1-inference.yaml", bytes("model: {}")));
+        Path snapshot = downloader().download(RepoRef.parse("test-org/ckpt-only"), null).snapshot();
+        assertEquals(Set.of("tiny-sd15.ckpt", "v1-inference.yaml"), filesUnder(snapshot));
+        assertArrayEquals(ckpt, Files.readAllBytes(snapshot.resolve("tiny-sd15.ckpt")));
+        assertEquals(snapshot, new HubCache(cache).resolve("test-org/ckpt-only"));
+        assertEquals(Optional.of(snapshot.resolve("tiny-sd15.ckpt")), HubCache.checkpointIn(snapshot));
+        SingleFileCheckpoint cp = SingleFileCheckpoint.open(snapshot.resolve("tiny-sd15.ckpt"), Fixtures.model("tiny-sd15"), null);
+        assertEquals(ModelFamily.SD1, cp.family());
+        assertInstanceOf(CkptFile.class, cp.file());
+    }
+
+    @Test
     void aRepoWithNothingLoadableIsRefused() {
-        hub.addRepo("test-org/ckpt-only", Map.of("model.ckpt", bytes("pickled")));
+        hub.addRepo("test-org/bin-only", Map.of("README.md", bytes("# x"), "pytorch_model.bin", bytes("pickled")));
         HubException e = assertThrows(HubException.class,
-                () -> downloader().download(RepoRef.parse("test-org/ckpt-only"), null));
-        assertTrue(e.getMessage().contains("neither model_index.json"), e.getMessage());
+                () -> downloader().download(RepoRef.parse("test-org/bin-only"), null));
+        assertEquals("test-org/bin-only: the repo has neither model_index.json (a diffusers pipeline) nor a .safetensors"
+                + " or .ckpt checkpoint at its root: nothing jdiffusion can load", e.getMessage());
+        assertEquals(java.util.List.of(), hub.requestsFor("/resolve/"), "nothing was fetched");
+    }
+
+    @Test
+    void aDiffusersPartWithPickledWeightsOnlyIsRefusedBeforeAnyWeightIsFetched() throws IOException {
+        Map<String, byte[]> binVae = new LinkedHashMap<>(files);
+        binVae.remove("vae/diffusion_pytorch_model.safetensors");   // vae/diffusion_pytorch_model.bin is left
+        hub.addRepo("test-org/bin-vae", binVae);
+        HubException e = assertThrows(HubException.class,
+                () -> downloader().download(RepoRef.parse("test-org/bin-vae"), null));
+        assertTrue(e.getMessage().startsWith("test-org/bin-vae: vae: the repo has this part's weights only as pickled"
+                + " .bin files (vae/diffusion_pytorch_model.bin), and jdiffusion reads a diffusers folder's weights"
+                + " from .safetensors only; nothing was downloaded"), e.getMessage());
+        // Only model_index.json was asked for: no weights of any part, and no ref naming a half snapshot.
+        assertEquals(java.util.List.of(), hub.requestsFor(".safetensors"));
+        assertEquals(java.util.List.of(), hub.requestsFor(".bin"));
+        assertEquals(java.util.List.of(), hub.requests().stream().filter(r -> r.server().equals("cdn")).toList());
+        assertFalse(Files.exists(cache.resolve("models--test-org--bin-vae/refs/main")));
     }
 
     @Test
