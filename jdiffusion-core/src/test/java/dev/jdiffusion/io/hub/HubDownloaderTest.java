@@ -10,6 +10,8 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -312,6 +314,40 @@ class HubDownloaderTest {
         assertEquals(java.util.List.of(), hub.requestsFor(".bin"));
         assertEquals(java.util.List.of(), hub.requests().stream().filter(r -> r.server().equals("cdn")).toList());
         assertFalse(Files.exists(cache.resolve("models--test-org--bin-vae/refs/main")));
+    }
+
+    // ---- sizes: what the Hub lists, what HEAD announces and what the GET brings must agree ----
+
+    @Test
+    void aFileTheHubListsWithAnotherSizeIsRefusedBeforeItIsDownloaded() {
+        long size = files.get(UNET).length;
+        hub.listSize(UNET, size + 1);
+        HubException e = assertThrows(HubException.class, () -> downloader().download(RepoRef.parse(REPO), null));
+        assertEquals(REPO + ": " + UNET + ": the Hub lists " + (size + 1) + " bytes but serves " + size, e.getMessage());
+        assertEquals(java.util.List.of(), hub.requestsFor(FakeHub.sha256(files.get(UNET))), "the CDN was not asked");
+        assertNoBlobLeft(UNET);
+    }
+
+    /** The UNet is an LFS file (its sha256 would catch the extra bytes too); a config is not: the size is its only check. */
+    @ParameterizedTest
+    @ValueSource(strings = {UNET, "unet/config.json"})
+    void aServerSendingMoreThanItAnnouncedIsRefusedAndLeavesNoBlob(String file) {
+        hub.sendExtraBytes(file, 10);
+        HubException e = assertThrows(HubException.class, () -> downloader().download(RepoRef.parse(REPO), null));
+        assertEquals(REPO + ": " + file + ": the server sends more than the " + files.get(file).length
+                + " bytes announced; the download was deleted", e.getMessage());
+        assertNoBlobLeft(file);
+    }
+
+    /** Neither the blob nor its partial download, nor a snapshot entry or a ref that would name a broken model. */
+    private void assertNoBlobLeft(String file) {
+        byte[] content = files.get(file);
+        String etag = FakeHub.isLfs(file) ? FakeHub.sha256(content) : FakeHub.gitBlobId(content);
+        Path blobs = repoFolder().resolve("blobs");
+        assertFalse(Files.exists(blobs.resolve(etag)), "blob of " + file);
+        assertFalse(Files.exists(blobs.resolve(etag + ".incomplete")), "partial blob of " + file);
+        assertFalse(Files.exists(repoFolder().resolve("snapshots").resolve(commit).resolve(file), java.nio.file.LinkOption.NOFOLLOW_LINKS));
+        assertFalse(Files.exists(repoFolder().resolve("refs/main")), "refs/main names complete snapshots only");
     }
 
     @Test
