@@ -3,6 +3,11 @@ package dev.jdiffusion.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jdiffusion.io.ModelFormatException;
+import dev.jdiffusion.io.TensorFiles;
+import dev.jdiffusion.io.checkpoint.BuiltinConfigs;
+import dev.jdiffusion.io.checkpoint.FamilyDetector;
+import dev.jdiffusion.io.hub.HubCache;
+import dev.jdiffusion.io.hub.ModelLocator;
 import dev.jdiffusion.models.clip.ClipTokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -26,9 +31,11 @@ public final class TokenizeCommand implements Callable<Integer> {
     @Spec
     private CommandSpec spec;
 
-    @Option(names = "--model", required = true, paramLabel = "DIR",
-            description = "A diffusers model folder (its tokenizer/ is used) or a tokenizer folder.")
-    private Path model;
+    @Option(names = "--model", required = true, paramLabel = "MODEL",
+            description = "As for generate: a diffusers folder (its tokenizer/ is used), a single-file .safetensors/.ckpt"
+                    + " checkpoint (the built-in CLIP tokenizer of its family), a Hugging Face repo id (org/name) in the"
+                    + " local Hugging Face cache; or a tokenizer folder.")
+    private String model;
 
     @Option(names = "--json", description = "Print {\"input_ids\": [...], \"tokens\": K, \"max\": 75}.")
     private boolean json;
@@ -38,7 +45,7 @@ public final class TokenizeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        ClipTokenizer tokenizer = ClipTokenizer.load(tokenizerDir(model));
+        ClipTokenizer tokenizer = ClipTokenizer.load(tokenizerDir(ModelLocator.resolve(model)));
         int[] ids = tokenizer.encode(prompt);
         int max = tokenizer.maxLength() - 2;  // bos and eos take two of the text encoder's positions
         PrintWriter out = spec.commandLine().getOut();
@@ -55,8 +62,15 @@ public final class TokenizeCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** {@code dir/tokenizer} of a diffusers model, or {@code dir} itself when it holds the tokenizer files. */
+    /**
+     * {@code dir/tokenizer} of a diffusers model, {@code dir} itself when it holds the tokenizer files, or, for a
+     * single-file checkpoint (or a cached snapshot holding one, chosen as generate chooses it), the built-in
+     * tokenizer of the family its tensors show (SD 1.x and 2.x pad differently), as generate uses without --config.
+     */
     static Path tokenizerDir(Path dir) {
+        Path checkpoint = HubCache.checkpointIn(dir).orElse(dir);
+        if (Files.isRegularFile(checkpoint))
+            return BuiltinConfigs.tokenizerDir(FamilyDetector.detect(TensorFiles.open(checkpoint)).family());
         if (Files.isDirectory(dir.resolve("tokenizer"))) return dir.resolve("tokenizer");
         if (Files.isRegularFile(dir.resolve("vocab.json"))) return dir;
         if (!Files.isDirectory(dir)) throw new ModelFormatException(dir, null, "no such model folder");

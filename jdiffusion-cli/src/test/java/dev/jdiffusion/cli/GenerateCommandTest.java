@@ -1,7 +1,14 @@
 package dev.jdiffusion.cli;
 
 import dev.jdiffusion.image.PngFiles;
+import dev.jdiffusion.image.RgbImage;
 import dev.jdiffusion.io.SafeTensors;
+import dev.jdiffusion.io.checkpoint.PredictionType;
+import dev.jdiffusion.io.ckpt.Pickle;
+import dev.jdiffusion.io.ckpt.TestZip;
+import dev.jdiffusion.pipelines.GenerationRequest;
+import dev.jdiffusion.pipelines.LoadOptions;
+import dev.jdiffusion.pipelines.StableDiffusionPipeline;
 import dev.jdiffusion.tensor.WeightTensor;
 import dev.jdiffusion.testing.Fixtures;
 import org.junit.jupiter.api.Test;
@@ -12,6 +19,10 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -96,6 +107,100 @@ class GenerateCommandTest {
         assertEquals(0, code, err.toString());
         assertPixelsMatch(png, ref, 0);
         assertTrue(PngFiles.read(png).text().get("parameters").contains("Denoising strength: 0.6"));
+    }
+
+    // ---- loading options: --config, --prediction-type, --vae, and a hostile .ckpt ----
+
+    /** euler_nocfg_seed0 of the fixtures: 25 Euler steps, no guidance (one UNet pass a step), seed 0. */
+    private static final String NOCFG_PROMPT = "4k 8K 1080p 3.14159 2024-11-24 #1 100%";
+    private static final String NOCFG_REF = "pipeline/euler_nocfg_seed0.safetensors";
+
+    private int generateNoCfg(String model, Path png, String... more) {
+        List<String> args = new ArrayList<>(List.of("generate", "--model", model, "--prompt", NOCFG_PROMPT,
+                "--sampler", "euler", "--steps", "25", "--guidance", "1.0", "--seed", "0", "--output", png.toString(), "-q"));
+        args.addAll(List.of(more));
+        return run(args.toArray(String[]::new));
+    }
+
+    /** The same request in process, with the options given as LoadOptions: what the CLI must have passed on. */
+    private static RgbImage generateInProcess(Path model, LoadOptions options) {
+        GenerationRequest request = GenerationRequest.builder(NOCFG_PROMPT).sampler("euler").steps(25).guidanceScale(1.0)
+                .seed(0).build();
+        return StableDiffusionPipeline.load(model, options).generate(request).images().getFirst();
+    }
+
+    /** Mean absolute difference in levels between a PNG and the reference's image_u8. */
+    private static double meanLevels(Path png, SafeTensors ref) throws IOException {
+        byte[] rgb = PngFiles.read(png).image().rgb();
+        WeightTensor expected = ref.tensor("image_u8");
+        long sum = 0;
+        for (int i = 0; i < rgb.length; i++) sum += Math.abs((rgb[i] & 0xff) - expected.getLong(i));
+        return (double) sum / rgb.length;
+    }
+
+    @Test
+    void aSingleFileWithConfigGivesTheFoldersImage() throws IOException {
+        Path single = Fixtures.root().resolve("single-file/tiny-sd15.safetensors");
+        Path fromFile = dir.resolve("file.png"), fromFolder = dir.resolve("folder.png");
+        assertEquals(0, generateNoCfg(single.toString(), fromFile, "--config", Fixtures.model("tiny-sd15").toString()), err.toString());
+        assertEquals(0, generateNoCfg(Fixtures.model("tiny-sd15").toString(), fromFolder), err.toString());
+        assertPixelsMatch(fromFile, Fixtures.expected("tiny-sd15", NOCFG_REF), 0);
+        assertArrayEquals(PngFiles.read(fromFolder).image().rgb(), PngFiles.read(fromFile).image().rgb(),
+                "the same weights make the same image, bit for bit");
+
+        // Without --config the tiny model does not fit the built-in SD 1.5 configs: one line that says what to do.
+        err.getBuffer().setLength(0);
+        assertEquals(2, generateNoCfg(single.toString(), dir.resolve("none.png")));
+        assertEquals(1, err.toString().lines().count(), err.toString());
+        assertTrue(err.toString().contains("give the diffusers config folder of this model"), err.toString());
+        assertFalse(Files.exists(dir.resolve("none.png")));
+    }
+
+    @Test
+    void predictionTypeVPredictionChangesTheImage() throws IOException {
+        SafeTensors ref = Fixtures.expected("tiny-sd15", NOCFG_REF);
+        Path eps = dir.resolve("eps.png"), v = dir.resolve("v.png");
+        String model = Fixtures.model("tiny-sd15").toString();
+        assertEquals(0, generateNoCfg(model, eps, "--prediction-type", "epsilon"), err.toString());
+        assertEquals(0, generateNoCfg(model, v, "--prediction-type", "v_prediction"), err.toString());
+        assertPixelsMatch(eps, ref, 0);   // the model's own prediction type: diffusers' image
+        double mean = meanLevels(v, ref);
+        assertTrue(mean > 5, "v_prediction must change the image: mean difference " + mean + " levels");
+        assertArrayEquals(generateInProcess(Fixtures.model("tiny-sd15"), new LoadOptions(null, PredictionType.V_PREDICTION, null)).rgb(),
+                PngFiles.read(v).image().rgb());
+    }
+
+    @Test
+    void vaeFolderDecodesTheImage() throws IOException {
+        SafeTensors ref = Fixtures.expected("tiny-sd15", NOCFG_REF);
+        Path png = dir.resolve("vae.png"), vae = Fixtures.model("tiny-sd2").resolve("vae");
+        assertEquals(0, generateNoCfg(Fixtures.model("tiny-sd15").toString(), png, "--vae", vae.toString()), err.toString());
+        double mean = meanLevels(png, ref);
+        assertTrue(mean > 5, "another VAE decodes the same latents differently: mean difference " + mean + " levels");
+        assertArrayEquals(generateInProcess(Fixtures.model("tiny-sd15"), new LoadOptions(null, null, vae)).rgb(),
+                PngFiles.read(png).image().rgb());
+    }
+
+    /** A .ckpt whose pickle calls os.system, as --model and as --vae: refused by name, never run, nothing written. */
+    @Test
+    void aHostileCkptIsOneLineNamingOsSystemAndNeverRuns() throws IOException {
+        Path marker = dir.resolve("pwned");
+        byte[] pickle = new Pickle().proto(2).global("os", "system").str("touch " + marker).tuple1().reduce().stop().bytes();
+        Path evil = TestZip.write(dir.resolve("evil.ckpt"), Map.of("evil/data.pkl", pickle), false, Set.of());
+        Path png = dir.resolve("out.png");
+        for (String[] how : new String[][]{{"--model", evil.toString()},
+                {"--model", Fixtures.model("tiny-sd15").toString(), "--vae", evil.toString()}}) {
+            err.getBuffer().setLength(0);
+            List<String> args = new ArrayList<>(List.of("generate", "--prompt", "x", "--steps", "1", "--seed", "0", "--output", png.toString()));
+            args.addAll(List.of(how));
+            assertEquals(2, run(args.toArray(String[]::new)), err.toString());
+            String msg = err.toString();
+            assertEquals(1, msg.lines().count(), msg);
+            assertTrue(msg.startsWith("jdiffusion: " + evil + ": "), msg);
+            assertTrue(msg.contains("refusing to load: the pickle calls os.system") && msg.contains("nothing was executed"), msg);
+            assertFalse(Files.exists(marker), "the pickle's command ran");
+            assertFalse(Files.exists(png));
+        }
     }
 
     @Test

@@ -11,6 +11,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -51,6 +52,48 @@ class TokenizeCommandTest {
         assertEquals(List.of("input_ids", "tokens", "max"), json.properties().stream().map(Map.Entry::getKey).toList());
     }
 
+    /**
+     * A single file carries no tokenizer: the built-in CLIP tokenizer of the family its tensors show, which pads
+     * SD 1.x with {@code <|endoftext|>} and SD 2.x with {@code !} (prompt 1 ends in "!!", prompt 11 is truncated).
+     */
+    @ParameterizedTest
+    @CsvSource({"tiny-sd15.safetensors, tiny-sd15, 1", "tiny-sd15.ckpt, tiny-sd15, 11", "tiny-sd2.safetensors, tiny-sd2, 1",
+            "tiny-sd2.safetensors, tiny-sd2, 11"})
+    void aSingleFileUsesTheBuiltInTokenizerOfItsFamily(String file, String model, int index) throws Exception {
+        Path checkpoint = Fixtures.root().resolve("single-file").resolve(file);
+        Result r = run("tokenize", "--model", checkpoint.toString(), "--json", Fixtures.tokenizerPrompts(model).get(index));
+        assertEquals(0, r.status(), r.err());
+        assertArrayEquals(Fixtures.expected(model, "tokenizer.safetensors").tensor("ids_%02d".formatted(index)).toLongArray(),
+                inputIds(r.out()));
+    }
+
+    /** A cached snapshot of a single-file repo (here with fp16 and fp32 copies of an SD 2.x file) tokenizes as the file does. */
+    @Test
+    void aSnapshotFolderHoldingCheckpointsUsesTheirFamilysTokenizer(@TempDir Path snapshot) throws Exception {
+        Path dir = Fixtures.root().resolve("single-file");
+        Files.createSymbolicLink(snapshot.resolve("tiny-sd2.safetensors"), dir.resolve("tiny-sd2.safetensors"));
+        Files.createSymbolicLink(snapshot.resolve("tiny-sd2-fp16.safetensors"), dir.resolve("tiny-sd2.safetensors"));
+        Result r = run("tokenize", "--model", snapshot.toString(), "--json", Fixtures.tokenizerPrompts("tiny-sd2").get(1));
+        assertEquals(0, r.status(), r.err());
+        assertArrayEquals(Fixtures.expected("tiny-sd2", "tokenizer.safetensors").tensor("ids_01").toLongArray(), inputIds(r.out()));
+    }
+
+    @Test
+    void aFileThatIsNoCheckpointIsOneLine(@TempDir Path tmp) throws Exception {
+        Path png = Files.writeString(tmp.resolve("cat.png"), "not a model");
+        Result r = run("tokenize", "--model", png.toString(), "a cat");
+        assertEquals(Main.EXIT_USAGE, r.status());
+        assertEquals(1, r.err().lines().count(), r.err());
+        assertTrue(r.err().startsWith("jdiffusion: " + png + ": unknown model file format"), r.err());
+    }
+
+    static long[] inputIds(String jsonLine) throws Exception {
+        JsonNode ids = new ObjectMapper().readTree(jsonLine).get("input_ids");
+        long[] out = new long[ids.size()];
+        for (int i = 0; i < out.length; i++) out[i] = ids.get(i).longValue();
+        return out;
+    }
+
     @Test
     void humanLineCountsTokensLikeTheWebUis() {
         Path tokenizer = Fixtures.model("tiny-sd15").resolve("tokenizer");
@@ -72,7 +115,8 @@ class TokenizeCommandTest {
         Result r = run("tokenize", "--model", missing.toString(), "a cat");
         assertEquals(Main.EXIT_USAGE, r.status());
         assertEquals("", r.out());
-        assertEquals("jdiffusion: " + missing + ": no such model folder" + System.lineSeparator(), r.err());
+        assertEquals("jdiffusion: " + missing + ": model not found: no such file or folder (nor a Hugging Face repo id"
+                + " such as org/name)" + System.lineSeparator(), r.err());
     }
 
     @Test

@@ -8,6 +8,7 @@ import dev.jdiffusion.io.checkpoint.BuiltinConfigs;
 import dev.jdiffusion.io.checkpoint.ModelFamily;
 import dev.jdiffusion.io.checkpoint.SingleFileCheckpoint;
 import dev.jdiffusion.io.checkpoint.StandaloneVae;
+import dev.jdiffusion.io.hub.HubCache;
 import dev.jdiffusion.models.clip.ClipTextConfig;
 import dev.jdiffusion.models.clip.ClipTextModel;
 import dev.jdiffusion.models.clip.ClipTokenizer;
@@ -19,7 +20,6 @@ import dev.jdiffusion.tensor.DType;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 
 /**
  * A loaded Stable Diffusion model: its parts, built once from a diffusers folder, a single-file
@@ -84,15 +84,12 @@ public record StableDiffusionModel(String name, ClipTokenizer tokenizer, ClipTex
                 schedulerConfig, unetConfig.getInt("sample_size", 64));
     }
 
-    /** A Hugging Face snapshot of a single-file repo is a folder holding one checkpoint: use that file. */
+    /**
+     * A Hugging Face snapshot of a single-file repo is a folder holding a checkpoint (or several: fp16 and
+     * fp32 copies): use the one the downloader would have chosen.
+     */
     private static Path singleCheckpointIn(Path model) {
-        if (!Files.isDirectory(model) || Files.exists(model.resolve("model_index.json"))) return model;
-        try (var files = Files.list(model)) {
-            List<Path> ckpts = files.filter(p -> p.toString().endsWith(".safetensors") || p.toString().endsWith(".ckpt")).toList();
-            return ckpts.size() == 1 ? ckpts.getFirst() : model;
-        } catch (java.io.IOException e) {
-            return model;
-        }
+        return HubCache.checkpointIn(model).orElse(model);
     }
 
     /** The name A1111 shows: the folder's or the file's name without extension. */

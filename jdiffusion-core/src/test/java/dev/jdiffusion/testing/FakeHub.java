@@ -39,7 +39,7 @@ import java.util.stream.Stream;
  *       LFS files (safetensors, bin...) as a 302 to a second server, the "CDN", with {@code X-Linked-Etag}
  *       (the sha256) and {@code X-Linked-Size}, like the real Hub; {@code X-Repo-Commit} always;</li>
  *   <li>Range requests (206), and faults on demand: drop a connection halfway, corrupt a file, ignore Range,
- *       require a token. Every request is recorded.</li>
+ *       require a token, list a wrong size, send more bytes than announced. Every request is recorded.</li>
  * </ul>
  */
 public final class FakeHub implements AutoCloseable {
@@ -61,6 +61,8 @@ public final class FakeHub implements AutoCloseable {
     private final List<Request> requests = java.util.Collections.synchronizedList(new ArrayList<>());
     private final Set<String> dropOnce = ConcurrentHashMap.newKeySet();
     private final Set<String> corrupt = ConcurrentHashMap.newKeySet();
+    private final Map<String, Long> listedSizes = new ConcurrentHashMap<>();
+    private final Map<String, Integer> extraBytes = new ConcurrentHashMap<>();
     private volatile String requiredToken;
     private volatile boolean ignoreRange;
 
@@ -98,6 +100,15 @@ public final class FakeHub implements AutoCloseable {
 
     /** This file is served with one byte changed (its announced sha256 and size stay right). */
     public void corrupt(String rfilename) { corrupt.add(rfilename); }
+
+    /** The model info lists this size for the file (and its LFS pointer), while the file itself is served as it is. */
+    public void listSize(String rfilename, long size) { listedSizes.put(rfilename, size); }
+
+    /**
+     * GETs of this file send {@code n} bytes more than the file (with a Content-Length that says so), while HEAD
+     * and the Hub's X-Linked-Size announce the file's true size: a server that sends more than it announced.
+     */
+    public void sendExtraBytes(String rfilename, int n) { extraBytes.put(rfilename, n); }
 
     /** Range headers are ignored (200 with the whole file), as some proxies do. */
     public void ignoreRange(boolean ignore) { this.ignoreRange = ignore; }
@@ -195,9 +206,10 @@ public final class FakeHub implements AutoCloseable {
         repo.files().forEach((name, bytes) -> {
             ObjectNode s = siblings.addObject().put("rfilename", name);
             if (!blobs) return;
-            s.put("blobId", gitBlobId(bytes)).put("size", bytes.length);
+            long size = listedSizes.getOrDefault(name, (long) bytes.length);
+            s.put("blobId", gitBlobId(bytes)).put("size", size);
             if (isLfs(name))
-                s.putObject("lfs").put("size", bytes.length).put("sha256", sha256(bytes)).put("pointerSize", 135);
+                s.putObject("lfs").put("size", size).put("sha256", sha256(bytes)).put("pointerSize", 135);
         });
         ex.getResponseHeaders().set("Content-Type", "application/json");
         send(ex, 200, JSON.writeValueAsString(info));
@@ -254,6 +266,10 @@ public final class FakeHub implements AutoCloseable {
         if (corrupt.contains(file)) {
             data = bytes.clone();
             data[data.length / 2] ^= 0x55;
+        }
+        if (extraBytes.containsKey(file) && ex.getRequestMethod().equals("GET")) {
+            data = java.util.Arrays.copyOf(data, data.length + extraBytes.get(file));
+            java.util.Arrays.fill(data, bytes.length, data.length, (byte) '!');
         }
         int start = 0;
         int status = 200;

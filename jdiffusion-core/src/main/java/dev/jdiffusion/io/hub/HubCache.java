@@ -71,14 +71,30 @@ public final class HubCache {
         }
         Path dir = snapshot.get();
         // A snapshot that Python filled with a few files only (hf_hub_download of one config) is no model.
-        if (!Files.exists(dir.resolve("model_index.json")) && list(dir).stream().noneMatch(HubCache::isCheckpoint))
+        if (!Files.exists(dir.resolve("model_index.json")) && checkpointIn(dir).isEmpty())
             throw notFound(ref + ": the cached snapshot " + dir
                     + " holds neither model_index.json nor a checkpoint (an incomplete download?)" + hint);
         return dir;
     }
 
-    private static boolean isCheckpoint(String name) {
-        return name.endsWith(".safetensors") || name.endsWith(".ckpt");
+    /**
+     * The single-file checkpoint that a folder without model_index.json holds (a snapshot of a single-file
+     * repo), chosen among several (Python tools often fetched both an fp16 and an fp32 copy) as the downloader
+     * chooses what to fetch: safetensors before .ckpt, not fp16, the largest. Empty for a diffusers folder,
+     * a folder with no checkpoint, or anything that is not a folder.
+     */
+    public static Optional<Path> checkpointIn(Path dir) {
+        if (!Files.isDirectory(dir) || Files.exists(dir.resolve("model_index.json"))) return Optional.empty();
+        List<Path> files = list(dir).stream().map(dir::resolve).filter(Files::isRegularFile).toList();  // follows links
+        return HubFiles.pickCheckpoint(files, p -> p.getFileName().toString(), HubCache::sizeOrZero, null);
+    }
+
+    private static long sizeOrZero(Path file) {
+        try {
+            return Files.size(file);
+        } catch (IOException e) {
+            return 0;
+        }
     }
 
     private static ModelFormatException notFound(String message) { return new ModelFormatException(null, null, message); }

@@ -121,12 +121,17 @@ public final class HubDownloader {
             // A diffusers pipeline: its model_index.json says which parts there are.
             fetch(ref, commit, repoFolder, index.get());
             files.add(index.get());
-            files.addAll(HubFiles.forPipeline(info.siblings(), readJson(ref, snapshot.resolve("model_index.json")), variant));
+            JsonNode modelIndex = readJson(ref, snapshot.resolve("model_index.json"));
+            try {
+                files.addAll(HubFiles.forPipeline(info.siblings(), modelIndex, variant));
+            } catch (HubException e) {
+                throw new HubException(ref + ": " + e.getMessage());   // a part the loader could not read
+            }
         } else {
             files.addAll(HubFiles.forSingleFile(info.siblings(), variant));
             if (files.isEmpty())
                 throw new HubException(ref + ": the repo has neither model_index.json (a diffusers pipeline) nor a"
-                        + " .safetensors checkpoint at its root: nothing jdiffusion can load");
+                        + " .safetensors or .ckpt checkpoint at its root: nothing jdiffusion can load");
         }
         for (RepoSibling file : files)
             if (!file.rfilename().equals("model_index.json")) fetch(ref, commit, repoFolder, file);

@@ -10,11 +10,15 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.function.Function;
+import java.util.function.ToLongFunction;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 
 /**
  * Which files of a repo the pipeline needs; repos hold many more (safety checker, flax/onnx/openvino exports,
@@ -24,15 +28,15 @@ import java.util.regex.Pattern;
  * {@link #SKIPPED_PARTS}; in each part folder (direct children only) every {@code .json} / {@code .txt} file
  * (config.json, scheduler_config.json, tokenizer files; small) and one set of weights: diffusers' or
  * transformers' weight names ({@code diffusion_pytorch_model}, {@code model}, {@code pytorch_model}):
- * safetensors in any variant before .bin (jdiffusion reads safetensors only); within a format the requested
- * variant ({@code .fp16.safetensors}), else the plain file, else fp16, else the first variant by name (so a
- * repo with fp16 weights only still works without {@code --variant}). Shards
- * ({@code -00001-of-00002}) and their {@code .index.json} come with the set they belong to.
+ * safetensors in any variant; within it the requested variant ({@code .fp16.safetensors}), else the plain
+ * file, else fp16, else the first variant by name (so a repo with fp16 weights only still works without
+ * {@code --variant}). Shards ({@code -00001-of-00002}) and their {@code .index.json} come with the set they
+ * belong to. A part whose weights exist only as pickled {@code .bin} is refused before anything large is
+ * fetched: a diffusers folder is read from safetensors only ({@code DiffusersFolder}).
  *
- * <p><b>Single-file repos</b> (no model_index.json): one {@code .safetensors} checkpoint at the root, plus
- * the root's config files ({@code .json}, {@code .yaml}). When there are several: with a variant, those whose
- * name contains it (e.g. {@code fp16}) if any; without one, those whose name does not contain {@code fp16}
- * if any; of what is left, the largest (full precision and complete rather than a trimmed copy).
+ * <p><b>Single-file repos</b> (no model_index.json): one checkpoint at the root, plus the root's config files
+ * ({@code .json}, {@code .yaml}); see {@link #pickCheckpoint} for which one. A snapshot folder that holds
+ * several is read the same way ({@link HubCache#checkpointIn}).
  */
 final class HubFiles {
     private HubFiles() {}
@@ -51,7 +55,7 @@ final class HubFiles {
     private record WeightSet(String format, String variant) {}
 
     /** The files of a diffusers repo that the pipeline needs, part by part (model_index.json itself excluded). */
-    static List<RepoSibling> forPipeline(List<RepoSibling> siblings, JsonNode modelIndex, String variant) {
+    static List<RepoSibling> forPipeline(List<RepoSibling> siblings, JsonNode modelIndex, String variant) throws HubException {
         Set<String> parts = new LinkedHashSet<>();
         modelIndex.properties().forEach(e -> {
             JsonNode v = e.getValue();
@@ -64,6 +68,12 @@ final class HubFiles {
         for (String part : parts) {
             List<RepoSibling> inPart = siblings.stream().filter(s -> isDirectChild(s.rfilename(), part)).toList();
             WeightSet weights = pickWeights(inPart, variant);
+            if (weights != null && !weights.format().equals("safetensors"))
+                throw new HubException(part + ": the repo has this part's weights only as pickled ." + weights.format()
+                        + " files (" + inPart.stream().map(RepoSibling::rfilename).filter(n -> n.endsWith("." + weights.format()))
+                        .collect(Collectors.joining(", ")) + "), and jdiffusion reads a diffusers folder's weights from"
+                        + " .safetensors only; nothing was downloaded. Look for a safetensors revision of the repo"
+                        + " (--revision), or convert the weights to safetensors");
             for (RepoSibling s : inPart) {
                 String name = s.rfilename().substring(part.length() + 1);
                 WeightSet set = weightSetOf(name);
@@ -74,28 +84,45 @@ final class HubFiles {
         return chosen;
     }
 
-    /** The checkpoint and config files of a single-file repo; empty when it has no .safetensors at its root. */
+    /** The checkpoint and config files of a single-file repo; empty when it has no checkpoint at its root. */
     static List<RepoSibling> forSingleFile(List<RepoSibling> siblings, String variant) {
-        List<RepoSibling> checkpoints = siblings.stream()
-                .filter(s -> !s.rfilename().contains("/") && s.rfilename().endsWith(".safetensors")).toList();
-        if (checkpoints.isEmpty()) return List.of();
-        String want = variant != null ? variant.toLowerCase(Locale.ROOT) : null;
-        List<RepoSibling> preferred = checkpoints.stream().filter(s -> {
-            boolean has = s.rfilename().toLowerCase(Locale.ROOT).contains(want != null ? want : "fp16");
-            return want != null ? has : !has;
-        }).toList();
-        if (!preferred.isEmpty()) checkpoints = preferred;
-        RepoSibling checkpoint = checkpoints.stream()
-                .max(Comparator.comparingLong(RepoSibling::size).thenComparing(RepoSibling::rfilename, Comparator.reverseOrder()))
-                .orElseThrow();
+        List<RepoSibling> atRoot = siblings.stream().filter(s -> !s.rfilename().contains("/")).toList();
+        Optional<RepoSibling> checkpoint = pickCheckpoint(atRoot, RepoSibling::rfilename, RepoSibling::size, variant);
+        if (checkpoint.isEmpty()) return List.of();
         List<RepoSibling> chosen = new ArrayList<>();
-        for (RepoSibling s : siblings) {
+        for (RepoSibling s : atRoot) {
             String n = s.rfilename();
-            boolean config = !n.contains("/") && (n.endsWith(".json") || n.endsWith(".yaml") || n.endsWith(".yml"));
-            if (s == checkpoint || config) chosen.add(s);
+            boolean config = n.endsWith(".json") || n.endsWith(".yaml") || n.endsWith(".yml");
+            if (s == checkpoint.get() || config) chosen.add(s);
         }
         return chosen;
     }
+
+    /**
+     * The single-file checkpoint to use among {@code files} (names without folders), or empty when none is a
+     * checkpoint. {@code .safetensors} files are preferred; {@code .ckpt} only when there is none (it is read
+     * safely, but safetensors need no unpickling). Among several: with a variant, those whose name contains
+     * it (e.g. {@code fp16}) if any; without one, those whose name does not contain {@code fp16} if any; of
+     * what is left, the largest (full precision and complete rather than a trimmed copy), then the first by name.
+     * The downloader chooses what to fetch this way, and the loader what to read of a snapshot holding several.
+     */
+    static <T> Optional<T> pickCheckpoint(List<T> files, Function<T, String> name, ToLongFunction<T> size, String variant) {
+        List<T> checkpoints = List.of();
+        for (String ext : CHECKPOINT_EXTENSIONS) {
+            checkpoints = files.stream().filter(f -> name.apply(f).toLowerCase(Locale.ROOT).endsWith(ext)).toList();
+            if (!checkpoints.isEmpty()) break;
+        }
+        String want = variant != null ? variant.toLowerCase(Locale.ROOT) : null;
+        List<T> preferred = checkpoints.stream().filter(f -> {
+            boolean has = name.apply(f).toLowerCase(Locale.ROOT).contains(want != null ? want : "fp16");
+            return want != null ? has : !has;
+        }).toList();
+        if (!preferred.isEmpty()) checkpoints = preferred;
+        return checkpoints.stream().max(Comparator.comparingLong(size).thenComparing(name, Comparator.reverseOrder()));
+    }
+
+    /** The extensions of single-file checkpoints, preferred first. */
+    static final List<String> CHECKPOINT_EXTENSIONS = List.of(".safetensors", ".ckpt");
 
     private static boolean isDirectChild(String path, String folder) {
         return path.startsWith(folder + "/") && path.indexOf('/', folder.length() + 1) < 0;
@@ -117,7 +144,7 @@ final class HubFiles {
             WeightSet w = weightSetOf(s.rfilename().substring(s.rfilename().lastIndexOf('/') + 1));
             if (w != null) variantsByFormat.computeIfAbsent(w.format(), k -> new TreeSet<>()).add(w.variant());
         }
-        for (String format : List.of("safetensors", "bin")) {   // jdiffusion reads safetensors only
+        for (String format : List.of("safetensors", "bin")) {   // .bin is found only to be refused by name
             Set<String> variants = variantsByFormat.getOrDefault(format, Set.of());
             if (variants.isEmpty()) continue;
             for (String v : Arrays.asList(variant, "", "fp16"))

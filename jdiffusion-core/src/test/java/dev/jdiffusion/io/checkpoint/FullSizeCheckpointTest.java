@@ -14,6 +14,7 @@ import dev.jdiffusion.models.unet.UNet2DConditionConfig;
 import dev.jdiffusion.models.unet.UNet2DConditionModel;
 import dev.jdiffusion.models.vae.AutoencoderKL;
 import dev.jdiffusion.models.vae.AutoencoderKLConfig;
+import dev.jdiffusion.pipelines.StableDiffusionModel;
 import dev.jdiffusion.tensor.DType;
 import dev.jdiffusion.tensor.WeightTensor;
 import org.junit.jupiter.api.BeforeAll;
@@ -43,8 +44,9 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * Full-size SD 1.5 and SD 2.1 single files, as sparse safetensors files of F16 zeros (about 2 GB each
  * on paper, a few hundred KB of header on disk): every tensor the built-in configs imply, under its
- * original-layout name and shape, plus the extras real checkpoints carry. They must be recognised and
- * the parts must build from them with the built-in configs (every shape check passes).
+ * original-layout name and shape, plus the extras real checkpoints carry. They must be recognised, the parts
+ * must build from them with the built-in configs (every shape check passes), and they must load as a model
+ * (built-in tokenizer and scheduler config) whose text encoder runs.
  */
 class FullSizeCheckpointTest {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -83,6 +85,14 @@ class FullSizeCheckpointTest {
         sd21Listing.put("cond_stage_model.model.logit_scale", new Spec(DType.F16, new int[0]));
         sd21 = dir.resolve("sd21.safetensors");
         writeSparse(sd21, sd21Listing);
+        // A few non-zero tensors at the text encoder's end, for the forward pass below (all else stays zero).
+        writeData(sd15, sd15Listing, SD15_LAST_FC2_BIAS, FullSizeCheckpointTest::lastFc2Bias, 768);
+        writeData(sd15, sd15Listing, SD15_FINAL_LN + "weight", FullSizeCheckpointTest::finalLnWeight, 768);
+        writeData(sd15, sd15Listing, SD15_FINAL_LN + "bias", FullSizeCheckpointTest::finalLnBias, 768);
+        writeData(sd21, sd21Listing, SD21_LAST_FC2_BIAS, FullSizeCheckpointTest::lastFc2Bias, 1024);
+        writeData(sd21, sd21Listing, SD21_UNUSED_FC2_BIAS, c -> (c % 3) * 2f - 2f, 1024);
+        writeData(sd21, sd21Listing, SD21_FINAL_LN + "weight", FullSizeCheckpointTest::finalLnWeight, 1024);
+        writeData(sd21, sd21Listing, SD21_FINAL_LN + "bias", FullSizeCheckpointTest::finalLnBias, 1024);
         System.out.printf("wrote sparse SD 1.5 (%d tensors, %.2f GB) and SD 2.1 (%d tensors, %.2f GB) in %d ms%n",
                 sd15Listing.size(), Files.size(sd15) / 1e9, sd21Listing.size(), Files.size(sd21) / 1e9,
                 (System.nanoTime() - t0) / 1_000_000);
@@ -120,6 +130,83 @@ class FullSizeCheckpointTest {
         assertEquals(PredictionType.V_PREDICTION, cp.predictionType());
         assertEquals("DDIMScheduler", cp.schedulerConfig().getString("_class_name"));
         assertEquals(96, cp.unetConfig().getInt("sample_size"));
+    }
+
+    /**
+     * What a user's {@code generate --model sd15.safetensors} does: StableDiffusionModel.load with no options, so the
+     * built-in configs, tokenizer and scheduler config, then a text-encoder forward pass on the full-size weights.
+     */
+    @Test
+    void sd15LoadsAsAModelAndItsTextEncoderRuns() {
+        StableDiffusionModel m = StableDiffusionModel.load(sd15);
+        assertEquals(64, m.sampleSize());
+        assertEquals(512, m.defaultImageSize());
+        assertEquals(768, m.unet().config().crossAttentionDim());
+        assertEquals(4, m.unet().config().inChannels());
+        assertEquals("epsilon", m.schedulerConfig().getString("prediction_type"));
+        assertEquals("PNDMScheduler", m.schedulerConfig().getString("_class_name"));
+        assertEquals(List.of(768, 12), List.of(m.textEncoder().config().hiddenSize(), m.textEncoder().config().numHiddenLayers()));
+        assertEquals(49407, m.tokenizer().padId(), "SD 1.x pads with <|endoftext|>");
+        assertEquals(8, m.vae().config().downscaleFactor());
+        assertEncodesToTheFinalLayerNormOfTheLastBias(m);
+    }
+
+    /** The same for SD 2.1 (768-v): OpenCLIP's 24 resblocks of which diffusers runs 23, so resblocks.23 must not count. */
+    @Test
+    void sd21LoadsAsAModelAndItsTextEncoderRuns() {
+        StableDiffusionModel m = StableDiffusionModel.load(sd21);
+        assertEquals(96, m.sampleSize());
+        assertEquals(768, m.defaultImageSize());
+        assertEquals(1024, m.unet().config().crossAttentionDim());
+        assertEquals("v_prediction", m.schedulerConfig().getString("prediction_type"));
+        assertEquals("DDIMScheduler", m.schedulerConfig().getString("_class_name"));
+        assertEquals(List.of(1024, 23), List.of(m.textEncoder().config().hiddenSize(), m.textEncoder().config().numHiddenLayers()));
+        assertEquals(0, m.tokenizer().padId(), "SD 2.x pads with '!'");
+        assertEquals(8, m.vae().config().downscaleFactor());
+        assertEncodesToTheFinalLayerNormOfTheLastBias(m);
+    }
+
+    static final String SD15_LAST_FC2_BIAS = "cond_stage_model.transformer.text_model.encoder.layers.11.mlp.fc2.bias";
+    static final String SD15_FINAL_LN = "cond_stage_model.transformer.text_model.final_layer_norm.";
+    static final String SD21_LAST_FC2_BIAS = "cond_stage_model.model.transformer.resblocks.22.mlp.c_proj.bias";
+    static final String SD21_UNUSED_FC2_BIAS = "cond_stage_model.model.transformer.resblocks.23.mlp.c_proj.bias";
+    static final String SD21_FINAL_LN = "cond_stage_model.model.ln_final.";
+
+    // Patterns exact in F16, so the expected output follows from them alone.
+    static float lastFc2Bias(int c) { return ((c * 7) % 17 - 8) * 0.25f; }
+    static float finalLnWeight(int c) { return 0.5f + (c % 5) * 0.25f; }
+    static float finalLnBias(int c) { return ((c % 11) - 5) * 0.125f; }
+
+    /**
+     * With every other weight zero, each token's hidden state is zero up to the last layer, whose MLP adds its
+     * output bias: the last hidden state is the final layer norm of that bias, for every token, (b - mean) /
+     * sqrt(var + eps) * w + beta, computed here in double. It fails if a key maps wrongly (another layer, a missing
+     * bias), if the layer norm or the residual path is off, or if anything turns NaN.
+     */
+    private static void assertEncodesToTheFinalLayerNormOfTheLastBias(StableDiffusionModel m) {
+        int d = m.textEncoder().config().hiddenSize();
+        double mean = 0, var = 0;
+        for (int c = 0; c < d; c++) mean += lastFc2Bias(c);
+        mean /= d;
+        for (int c = 0; c < d; c++) var += (lastFc2Bias(c) - mean) * (lastFc2Bias(c) - mean);
+        var /= d;
+        double eps = m.textEncoder().config().layerNormEps();
+        int[] prompt = m.tokenizer().encode("a photo of a cat");
+        int[] ids = new int[prompt.length + 2];
+        ids[0] = m.tokenizer().bosId();
+        System.arraycopy(prompt, 0, ids, 1, prompt.length);
+        ids[ids.length - 1] = m.tokenizer().eosId();
+        var out = m.textEncoder().forward(new int[][]{ids});
+        float[] last = out.lastHiddenState().data();
+        assertEquals(ids.length * d, last.length);
+        for (int t = 0; t < ids.length; t++)
+            for (int c = 0; c < d; c++) {
+                double expected = (lastFc2Bias(c) - mean) / Math.sqrt(var + eps) * finalLnWeight(c) + finalLnBias(c);
+                int i = t * d + c, tt = t, cc = c;
+                assertEquals(expected, last[i], 1e-5 * Math.max(1, Math.abs(expected)), () -> "token " + tt + ", channel " + cc);
+            }
+        float[] pooled = out.pooled().data();
+        assertArrayEquals(Arrays.copyOfRange(last, (ids.length - 1) * d, ids.length * d), pooled, "pooled at the end-of-text token");
     }
 
     @Test
@@ -352,6 +439,31 @@ class FullSizeCheckpointTest {
             raf.write(h);
             for (int i = h.length; i < padded; i++) raf.write(' ');
             raf.setLength(8 + padded + offset);
+        }
+    }
+
+    /** Writes F16 values into one tensor of a file that {@link #writeSparse} wrote from {@code listing}. */
+    static void writeData(Path file, Map<String, Spec> listing, String name, java.util.function.IntToDoubleFunction value, int n)
+            throws IOException {
+        long offset = 0;
+        for (var e : listing.entrySet()) {
+            if (e.getKey().equals(name)) break;
+            offset += e.getValue().bytes();
+        }
+        Spec spec = listing.get(name);
+        assertNotNull(spec, name);
+        assertEquals(DType.F16, spec.dtype(), name);
+        assertArrayEquals(new int[]{n}, spec.shape(), name);
+        ByteBuffer data = ByteBuffer.allocate(2 * n).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < n; i++) {
+            float v = (float) value.applyAsDouble(i);
+            assertEquals(v, Float.float16ToFloat(Float.floatToFloat16(v)), name + ": exact in F16");
+            data.putShort(Float.floatToFloat16(v));
+        }
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            ch.read(len, 0);
+            ch.write(data.flip(), 8 + len.flip().getLong() + offset);
         }
     }
 

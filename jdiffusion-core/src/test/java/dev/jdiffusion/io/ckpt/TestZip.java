@@ -17,10 +17,10 @@ import java.util.zip.Deflater;
  * ZIP64 records and extra fields on every entry, as checkpoints over 4 GB have them, and optionally
  * DEFLATE-compressing some entries.
  */
-final class TestZip {
+public final class TestZip {
     private TestZip() {}
 
-    static Path write(Path file, Map<String, byte[]> entries, boolean zip64, Set<String> deflate) throws IOException {
+    public static Path write(Path file, Map<String, byte[]> entries, boolean zip64, Set<String> deflate) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream central = new ByteArrayOutputStream();
         for (var e : entries.entrySet()) {
@@ -83,7 +83,7 @@ final class TestZip {
         return out.toByteArray();
     }
 
-    static byte[] floats(float... v) {
+    public static byte[] floats(float... v) {
         ByteBuffer b = ByteBuffer.allocate(v.length * 4).order(ByteOrder.LITTLE_ENDIAN);
         for (float f : v) b.putFloat(f);
         return b.array();

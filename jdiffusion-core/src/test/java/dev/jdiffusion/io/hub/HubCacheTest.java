@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.Optional;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -68,6 +69,29 @@ class HubCacheTest {
         ModelFormatException e = assertThrows(ModelFormatException.class,
                 () -> new HubCache(tmp.resolve("c")).resolve("org/bits"));
         assertTrue(e.getMessage().contains("incomplete download"), e.getMessage());
+    }
+
+    @Test
+    void theCheckpointOfASnapshotIsChosenAsTheDownloaderChooses() throws IOException {
+        Path snap = Files.createDirectories(tmp.resolve("snap"));
+        assertEquals(Optional.empty(), HubCache.checkpointIn(snap));
+        Files.write(snap.resolve("model.ckpt"), new byte[90]);
+        assertEquals(Optional.of(snap.resolve("model.ckpt")), HubCache.checkpointIn(snap), "a .ckpt alone");
+        Files.write(snap.resolve("model-fp16.safetensors"), new byte[20]);
+        assertEquals(Optional.of(snap.resolve("model-fp16.safetensors")), HubCache.checkpointIn(snap),
+                "safetensors before .ckpt, even fp16 and smaller");
+        // What Python often leaves: fp16 and fp32 copies side by side, as links into blobs/.
+        Files.write(tmp.resolve("blob"), new byte[40]);
+        Files.createSymbolicLink(snap.resolve("model.safetensors"), tmp.resolve("blob"));
+        Files.write(snap.resolve("model-pruned.safetensors"), new byte[30]);
+        Files.writeString(snap.resolve("v1-inference.yaml"), "model: {}");
+        assertEquals(Optional.of(snap.resolve("model.safetensors")), HubCache.checkpointIn(snap),
+                "not fp16, then the largest (the link's target size)");
+        // A diffusers folder, a file and a missing folder hold no single-file checkpoint.
+        Files.writeString(snap.resolve("model_index.json"), "{}");
+        assertEquals(Optional.empty(), HubCache.checkpointIn(snap));
+        assertEquals(Optional.empty(), HubCache.checkpointIn(tmp.resolve("blob")));
+        assertEquals(Optional.empty(), HubCache.checkpointIn(tmp.resolve("absent")));
     }
 
     @Test

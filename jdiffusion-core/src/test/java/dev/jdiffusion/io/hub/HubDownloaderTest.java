@@ -1,12 +1,17 @@
 package dev.jdiffusion.io.hub;
 
 import dev.jdiffusion.io.DiffusersFolder;
+import dev.jdiffusion.io.checkpoint.ModelFamily;
+import dev.jdiffusion.io.checkpoint.SingleFileCheckpoint;
+import dev.jdiffusion.io.ckpt.CkptFile;
 import dev.jdiffusion.testing.FakeHub;
 import dev.jdiffusion.testing.Fixtures;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -15,6 +20,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
@@ -22,6 +28,7 @@ import java.util.stream.Stream;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -267,11 +274,80 @@ class HubDownloaderTest {
     }
 
     @Test
+    void aSingleFileRepoWithOnlyACkptGetsItAndItLoads() throws IOException {
+        // Older repos (sd-v1-4-original and the like) hold only a pickled .ckpt, which the loader reads safely.
+        byte[] ckpt = Files.readAllBytes(Fixtures.root().resolve("single-file/tiny-sd15.ckpt"));
+        hub.addRepo("test-org/ckpt-only", Map.of("README.md", bytes("# old"), "tiny-sd15.ckpt", ckpt,
+                "v1-inference.yaml", bytes("model: {}")));
+        Path snapshot = downloader().download(RepoRef.parse("test-org/ckpt-only"), null).snapshot();
+        assertEquals(Set.of("tiny-sd15.ckpt", "v1-inference.yaml"), filesUnder(snapshot));
+        assertArrayEquals(ckpt, Files.readAllBytes(snapshot.resolve("tiny-sd15.ckpt")));
+        assertEquals(snapshot, new HubCache(cache).resolve("test-org/ckpt-only"));
+        assertEquals(Optional.of(snapshot.resolve("tiny-sd15.ckpt")), HubCache.checkpointIn(snapshot));
+        SingleFileCheckpoint cp = SingleFileCheckpoint.open(snapshot.resolve("tiny-sd15.ckpt"), Fixtures.model("tiny-sd15"), null);
+        assertEquals(ModelFamily.SD1, cp.family());
+        assertInstanceOf(CkptFile.class, cp.file());
+    }
+
+    @Test
     void aRepoWithNothingLoadableIsRefused() {
-        hub.addRepo("test-org/ckpt-only", Map.of("model.ckpt", bytes("pickled")));
+        hub.addRepo("test-org/bin-only", Map.of("README.md", bytes("# x"), "pytorch_model.bin", bytes("pickled")));
         HubException e = assertThrows(HubException.class,
-                () -> downloader().download(RepoRef.parse("test-org/ckpt-only"), null));
-        assertTrue(e.getMessage().contains("neither model_index.json"), e.getMessage());
+                () -> downloader().download(RepoRef.parse("test-org/bin-only"), null));
+        assertEquals("test-org/bin-only: the repo has neither model_index.json (a diffusers pipeline) nor a .safetensors"
+                + " or .ckpt checkpoint at its root: nothing jdiffusion can load", e.getMessage());
+        assertEquals(java.util.List.of(), hub.requestsFor("/resolve/"), "nothing was fetched");
+    }
+
+    @Test
+    void aDiffusersPartWithPickledWeightsOnlyIsRefusedBeforeAnyWeightIsFetched() throws IOException {
+        Map<String, byte[]> binVae = new LinkedHashMap<>(files);
+        binVae.remove("vae/diffusion_pytorch_model.safetensors");   // vae/diffusion_pytorch_model.bin is left
+        hub.addRepo("test-org/bin-vae", binVae);
+        HubException e = assertThrows(HubException.class,
+                () -> downloader().download(RepoRef.parse("test-org/bin-vae"), null));
+        assertTrue(e.getMessage().startsWith("test-org/bin-vae: vae: the repo has this part's weights only as pickled"
+                + " .bin files (vae/diffusion_pytorch_model.bin), and jdiffusion reads a diffusers folder's weights"
+                + " from .safetensors only; nothing was downloaded"), e.getMessage());
+        // Only model_index.json was asked for: no weights of any part, and no ref naming a half snapshot.
+        assertEquals(java.util.List.of(), hub.requestsFor(".safetensors"));
+        assertEquals(java.util.List.of(), hub.requestsFor(".bin"));
+        assertEquals(java.util.List.of(), hub.requests().stream().filter(r -> r.server().equals("cdn")).toList());
+        assertFalse(Files.exists(cache.resolve("models--test-org--bin-vae/refs/main")));
+    }
+
+    // ---- sizes: what the Hub lists, what HEAD announces and what the GET brings must agree ----
+
+    @Test
+    void aFileTheHubListsWithAnotherSizeIsRefusedBeforeItIsDownloaded() {
+        long size = files.get(UNET).length;
+        hub.listSize(UNET, size + 1);
+        HubException e = assertThrows(HubException.class, () -> downloader().download(RepoRef.parse(REPO), null));
+        assertEquals(REPO + ": " + UNET + ": the Hub lists " + (size + 1) + " bytes but serves " + size, e.getMessage());
+        assertEquals(java.util.List.of(), hub.requestsFor(FakeHub.sha256(files.get(UNET))), "the CDN was not asked");
+        assertNoBlobLeft(UNET);
+    }
+
+    /** The UNet is an LFS file (its sha256 would catch the extra bytes too); a config is not: the size is its only check. */
+    @ParameterizedTest
+    @ValueSource(strings = {UNET, "unet/config.json"})
+    void aServerSendingMoreThanItAnnouncedIsRefusedAndLeavesNoBlob(String file) {
+        hub.sendExtraBytes(file, 10);
+        HubException e = assertThrows(HubException.class, () -> downloader().download(RepoRef.parse(REPO), null));
+        assertEquals(REPO + ": " + file + ": the server sends more than the " + files.get(file).length
+                + " bytes announced; the download was deleted", e.getMessage());
+        assertNoBlobLeft(file);
+    }
+
+    /** Neither the blob nor its partial download, nor a snapshot entry or a ref that would name a broken model. */
+    private void assertNoBlobLeft(String file) {
+        byte[] content = files.get(file);
+        String etag = FakeHub.isLfs(file) ? FakeHub.sha256(content) : FakeHub.gitBlobId(content);
+        Path blobs = repoFolder().resolve("blobs");
+        assertFalse(Files.exists(blobs.resolve(etag)), "blob of " + file);
+        assertFalse(Files.exists(blobs.resolve(etag + ".incomplete")), "partial blob of " + file);
+        assertFalse(Files.exists(repoFolder().resolve("snapshots").resolve(commit).resolve(file), java.nio.file.LinkOption.NOFOLLOW_LINKS));
+        assertFalse(Files.exists(repoFolder().resolve("refs/main")), "refs/main names complete snapshots only");
     }
 
     @Test

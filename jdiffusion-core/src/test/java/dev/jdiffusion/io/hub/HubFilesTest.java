@@ -9,6 +9,7 @@ import java.util.Arrays;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /** Which files of a repo are worth downloading. */
 class HubFilesTest {
@@ -54,9 +55,9 @@ class HubFilesTest {
     }
 
     @Test
-    void binOnlyWhenThereAreNoSafetensorsAndShardsComeTogether() throws Exception {
+    void shardsComeTogetherAndBinIsNeverTheFallback() throws Exception {
         JsonNode idx = index("{\"unet\": [\"diffusers\", \"UNet2DConditionModel\"], \"vae\": [\"diffusers\", \"AutoencoderKL\"]}");
-        var all = siblings("vae/config.json", "vae/diffusion_pytorch_model.bin",
+        var all = siblings("vae/config.json", "vae/diffusion_pytorch_model.safetensors",
                 "unet/config.json",
                 "unet/diffusion_pytorch_model.safetensors.index.json",
                 "unet/diffusion_pytorch_model-00001-of-00002.safetensors",
@@ -66,8 +67,17 @@ class HubFilesTest {
         assertEquals(List.of("unet/config.json", "unet/diffusion_pytorch_model.safetensors.index.json",
                 "unet/diffusion_pytorch_model-00001-of-00002.safetensors",
                 "unet/diffusion_pytorch_model-00002-of-00002.safetensors",
-                "vae/config.json", "vae/diffusion_pytorch_model.bin"),
+                "vae/config.json", "vae/diffusion_pytorch_model.safetensors"),
                 names(HubFiles.forPipeline(all, idx, null)));
+
+        // A part with pickled .bin weights only: DiffusersFolder would refuse them, so the download does, by name.
+        var binOnly = siblings("vae/config.json", "vae/diffusion_pytorch_model.bin", "vae/diffusion_pytorch_model.fp16.bin",
+                "unet/config.json", "unet/diffusion_pytorch_model.safetensors");
+        HubException e = assertThrows(HubException.class, () -> HubFiles.forPipeline(binOnly, idx, null));
+        assertEquals("vae: the repo has this part's weights only as pickled .bin files (vae/diffusion_pytorch_model.bin,"
+                + " vae/diffusion_pytorch_model.fp16.bin), and jdiffusion reads a diffusers folder's weights from"
+                + " .safetensors only; nothing was downloaded. Look for a safetensors revision of the repo (--revision),"
+                + " or convert the weights to safetensors", e.getMessage());
     }
 
     @Test
@@ -77,9 +87,25 @@ class HubFilesTest {
 
         var several = List.of(new RepoSibling("m-pruned-fp16.safetensors", 2, null, null),
                 new RepoSibling("m-full.safetensors", 7, null, null),
-                new RepoSibling("m-emaonly.safetensors", 4, null, null));
+                new RepoSibling("m-emaonly.safetensors", 4, null, null),
+                new RepoSibling("m-full-ema.ckpt", 9, null, null));
         assertEquals(List.of("m-full.safetensors"), names(HubFiles.forSingleFile(several, null)));
         assertEquals(List.of("m-pruned-fp16.safetensors"), names(HubFiles.forSingleFile(several, "fp16")));
-        assertEquals(List.of(), HubFiles.forSingleFile(siblings("model.ckpt"), null));
+        // Equal sizes: the first by name, so the choice never depends on the listing's order.
+        var twins = List.of(new RepoSibling("b.safetensors", 5, null, null), new RepoSibling("a.safetensors", 5, null, null));
+        assertEquals(List.of("a.safetensors"), names(HubFiles.forSingleFile(twins, null)));
+    }
+
+    @Test
+    void singleFileReposWithCkptOnlyGetTheCkpt() {
+        // The loader reads .ckpt safely (a restricted unpickler): only safetensors are preferred.
+        assertEquals(List.of("model.ckpt", "v1-inference.yaml"),
+                names(HubFiles.forSingleFile(siblings("README.md", "model.ckpt", "v1-inference.yaml"), null)));
+        var ckpts = List.of(new RepoSibling("sd-v1-4-fp16.ckpt", 2, null, null),
+                new RepoSibling("sd-v1-4.ckpt", 4, null, null), new RepoSibling("sd-v1-4-full-ema.ckpt", 7, null, null));
+        assertEquals(List.of("sd-v1-4-full-ema.ckpt"), names(HubFiles.forSingleFile(ckpts, null)));
+        assertEquals(List.of("sd-v1-4-fp16.ckpt"), names(HubFiles.forSingleFile(ckpts, "fp16")));
+        // Nothing loadable: no checkpoint at the root (a .bin is not a single-file checkpoint).
+        assertEquals(List.of(), HubFiles.forSingleFile(siblings("README.md", "pytorch_model.bin", "sub/model.ckpt"), null));
     }
 }
