@@ -12,6 +12,7 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -96,6 +97,46 @@ class GenerateCommandTest {
         assertEquals(0, code, err.toString());
         assertPixelsMatch(png, ref, 0);
         assertTrue(PngFiles.read(png).text().get("parameters").contains("Denoising strength: 0.6"));
+    }
+
+    /** stderr's lines, less the JVM's notice about the incubating Vector API should it be there. */
+    private List<String> errLines() {
+        return err.toString().lines().filter(l -> !l.startsWith("WARNING: Using incubator modules")).toList();
+    }
+
+    @Test
+    void aTruncatedWeightsFileIsOneLineNamingItAndStatus2() throws IOException {
+        Path model = Fixtures.copyModel("tiny-sd15", dir.resolve("model"));
+        Path weights = model.resolve("unet").resolve("diffusion_pytorch_model.safetensors");
+        try (var ch = java.nio.channels.FileChannel.open(weights, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.truncate(ch.size() / 2);
+        }
+        Path png = dir.resolve("t.png");
+        assertEquals(2, run("generate", "--model", model.toString(), "--prompt", "x", "--steps", "1", "--seed", "1",
+                "--output", png.toString()));
+        List<String> lines = errLines();
+        assertEquals(1, lines.size(), err.toString());
+        assertTrue(lines.getFirst().startsWith("jdiffusion: " + weights) && lines.getFirst().contains("truncated"), lines.getFirst());
+        assertFalse(Files.exists(png));
+    }
+
+    @Test
+    void aNonsenseConfigValueIsOneLineNamingFileAndKeyAndStatus2() throws IOException {
+        Path model = Fixtures.copyModel("tiny-sd15", dir.resolve("model"));
+        Path config = model.resolve("unet").resolve("config.json");
+        Files.writeString(config, Files.readString(config).replace("\"attention_head_dim\": 8", "\"attention_head_dim\": 0"));
+        assertEquals(2, run("generate", "--model", model.toString(), "--prompt", "x", "--steps", "1", "--seed", "1",
+                "--output", dir.resolve("c.png").toString()));
+        List<String> lines = errLines();
+        assertEquals(1, lines.size(), err.toString());
+        assertTrue(lines.getFirst().startsWith("jdiffusion: " + config + ": 'attention_head_dim': "), lines.getFirst());
+
+        err.getBuffer().setLength(0);
+        Files.writeString(config, "{\"block_out_channels\": [32, 64],,}");
+        assertEquals(2, run("generate", "--model", model.toString(), "--prompt", "x", "--steps", "1", "--seed", "2"));
+        lines = errLines();
+        assertEquals(1, lines.size(), err.toString());
+        assertTrue(lines.getFirst().startsWith("jdiffusion: " + config + ": not valid JSON at line 1"), lines.getFirst());
     }
 
     @Test
