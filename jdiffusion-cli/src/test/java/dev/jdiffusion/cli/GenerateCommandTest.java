@@ -99,6 +99,50 @@ class GenerateCommandTest {
         assertTrue(PngFiles.read(png).text().get("parameters").contains("Denoising strength: 0.6"));
     }
 
+    /** Runs generate on the tiny model (64x64, 3 steps) with the launcher's terminal flag set to {@code tty}. */
+    private int generateWithTty(boolean tty, String... extra) {
+        String before = System.getProperty("jdiffusion.stderr.tty");
+        System.setProperty("jdiffusion.stderr.tty", Boolean.toString(tty));
+        try {
+            List<String> args = new java.util.ArrayList<>(List.of("generate", "--model", Fixtures.model("tiny-sd15").toString(),
+                    "--prompt", "x", "--steps", "3", "--seed", "4", "--width", "64", "--height", "64",
+                    "--output", dir.resolve("bar.png").toString()));
+            args.addAll(List.of(extra));
+            return run(args.toArray(String[]::new));
+        } finally {
+            if (before == null) System.clearProperty("jdiffusion.stderr.tty");
+            else System.setProperty("jdiffusion.stderr.tty", before);
+        }
+    }
+
+    @Test
+    void progressBarOnATerminalShowsStepRateAndTimeLeft() {
+        assertEquals(0, generateWithTty(true), err.toString());
+        String e = err.toString();
+        // redrawn in place: one \r per step, then a newline when done
+        assertEquals(3, e.chars().filter(c -> c == '\r').count(), e);
+        assertTrue(e.contains(" 1/3 [") && e.contains(" 2/3 ["), e);
+        var last = java.util.regex.Pattern.compile(
+                "\rgenerating 100% \\|█{30}\\| 3/3 \\[(\\d\\d:\\d\\d)<(\\d\\d:\\d\\d), \\d+\\.\\d\\d (it/s|s/it)]\n$").matcher(e);
+        assertTrue(last.find(), "step 3/3, elapsed<left, rate: " + e);
+        assertEquals("00:00", last.group(2), "nothing left when done");
+    }
+
+    @Test
+    void noProgressBarWhenQuietOrNotATerminal() {
+        assertEquals(0, generateWithTty(true, "--quiet"), err.toString());
+        assertEquals("", err.toString(), "--quiet on a terminal");
+        assertEquals(0, generateWithTty(false), err.toString());
+        assertEquals("", err.toString(), "stderr not a terminal");
+    }
+
+    @Test
+    void clockFormatsAsTqdmDoes() {
+        assertEquals("00:00", ProgressBar.clock(0.2));
+        assertEquals("01:05", ProgressBar.clock(65));
+        assertEquals("1:02:05", ProgressBar.clock(3725));
+    }
+
     /** stderr's lines, less the JVM's notice about the incubating Vector API should it be there. */
     private List<String> errLines() {
         return err.toString().lines().filter(l -> !l.startsWith("WARNING: Using incubator modules")).toList();
