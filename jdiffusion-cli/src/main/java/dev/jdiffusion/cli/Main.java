@@ -23,7 +23,11 @@ public final class Main {
 
     /** Runs the CLI with the given streams; returns the exit status (tests call this directly). */
     public static int run(String[] args, PrintWriter out, PrintWriter err) {
-        CommandLine cl = new CommandLine(new Main());
+        return run(new CommandLine(new Main()), args, out, err);
+    }
+
+    /** {@link #run(String[], PrintWriter, PrintWriter)} of the given command tree (tests add commands that fail). */
+    static int run(CommandLine cl, String[] args, PrintWriter out, PrintWriter err) {
         cl.setOut(out);
         cl.setErr(err);
         // Bad arguments: one line naming the problem, exit status 2 (picocli would print the whole usage).
@@ -43,7 +47,18 @@ public final class Main {
             cmd.getErr().println("jdiffusion: internal error: " + e);
             return 1;
         });
-        return cl.execute(args);
+        // picocli hands only Exceptions to the handler above; Errors would reach the user as a stack trace.
+        try {
+            return cl.execute(args);
+        } catch (OutOfMemoryError e) {
+            err.println("jdiffusion: out of memory (" + e.getMessage() + "; Java may use "
+                    + Runtime.getRuntime().maxMemory() / (1 << 20) + " MiB); allow more with JDIFFUSION_JAVA_OPTS=-Xmx<size>,"
+                    + " e.g. JDIFFUSION_JAVA_OPTS=-Xmx16g, or make smaller images or batches");
+            return 1;
+        } catch (Throwable e) {
+            err.println("jdiffusion: internal error: " + e);
+            return 1;
+        }
     }
 
     private static int usageError(CommandLine.ParameterException ex) {

@@ -21,9 +21,15 @@ class GenerateCliIT {
     record Run(int code, String stdout, String stderr) {}
 
     private Run jdiffusion(String... args) throws IOException, InterruptedException {
+        return jdiffusion(List.of(), args);
+    }
+
+    /** The jar run with extra JVM options, e.g. the terminal flag the launcher passes. */
+    private Run jdiffusion(List<String> jvmOptions, String... args) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                "-jar", System.getProperty("jdiffusion.jar")));
+                "--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"));
+        cmd.addAll(jvmOptions);
+        cmd.addAll(List.of("-jar", System.getProperty("jdiffusion.jar")));
         cmd.addAll(List.of(args));
         Process p = new ProcessBuilder(cmd).redirectOutput(dir.resolve("stdout").toFile())
                 .redirectError(dir.resolve("stderr").toFile()).start();
@@ -39,7 +45,8 @@ class GenerateCliIT {
     @Test
     void generatesTheReferenceImage() throws Exception {
         Path png = dir.resolve("nocfg.png");
-        Run r = jdiffusion("generate", "--model", Fixtures.model("tiny-sd15").toString(),
+        // What ./jdiffusion passes when stderr is not a terminal.
+        Run r = jdiffusion(List.of("-Djdiffusion.stderr.tty=false"), "generate", "--model", Fixtures.model("tiny-sd15").toString(),
                 "--prompt", "4k 8K 1080p 3.14159 2024-11-24 #1 100%", "--sampler", "euler", "--steps", "25",
                 "--guidance", "1.0", "--seed", "0", "--output", png.toString());
         assertEquals(0, r.code(), r.stderr());
@@ -50,6 +57,17 @@ class GenerateCliIT {
                 4k 8K 1080p 3.14159 2024-11-24 #1 100%
                 Steps: 25, Sampler: Euler, Schedule type: Automatic, CFG scale: 1, Seed: 0, Size: 64x64, Model: tiny-sd15, Version: jdiffusion""",
                 PngFiles.read(png).text().get("parameters"));
+    }
+
+    @Test
+    void progressBarWhenTheLauncherSaysStderrIsATerminal() throws Exception {
+        Path png = dir.resolve("bar.png");
+        Run r = jdiffusion(List.of("-Djdiffusion.stderr.tty=true"), "generate", "--model", Fixtures.model("tiny-sd15").toString(),
+                "--prompt", "x", "--steps", "2", "--seed", "1", "--output", png.toString());
+        assertEquals(0, r.code(), r.stderr());
+        String bar = r.stderr().replaceFirst("^WARNING: Using incubator modules[^\n]*\n", "");
+        assertTrue(bar.startsWith("\rgenerating ") && bar.contains(" 1/2 [") && bar.contains(" 2/2 [")
+                && bar.matches("(?s).*(it/s|s/it)]\n"), bar);
     }
 
     @Test

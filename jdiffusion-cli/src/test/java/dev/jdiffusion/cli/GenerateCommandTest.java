@@ -203,6 +203,90 @@ class GenerateCommandTest {
         }
     }
 
+    /** Runs generate on the tiny model (64x64, 3 steps) with the launcher's terminal flag set to {@code tty}. */
+    private int generateWithTty(boolean tty, String... extra) {
+        String before = System.getProperty("jdiffusion.stderr.tty");
+        System.setProperty("jdiffusion.stderr.tty", Boolean.toString(tty));
+        try {
+            List<String> args = new java.util.ArrayList<>(List.of("generate", "--model", Fixtures.model("tiny-sd15").toString(),
+                    "--prompt", "x", "--steps", "3", "--seed", "4", "--width", "64", "--height", "64",
+                    "--output", dir.resolve("bar.png").toString()));
+            args.addAll(List.of(extra));
+            return run(args.toArray(String[]::new));
+        } finally {
+            if (before == null) System.clearProperty("jdiffusion.stderr.tty");
+            else System.setProperty("jdiffusion.stderr.tty", before);
+        }
+    }
+
+    @Test
+    void progressBarOnATerminalShowsStepRateAndTimeLeft() {
+        assertEquals(0, generateWithTty(true), err.toString());
+        String e = err.toString();
+        // redrawn in place: one \r per step, then a newline when done
+        assertEquals(3, e.chars().filter(c -> c == '\r').count(), e);
+        assertTrue(e.contains(" 1/3 [") && e.contains(" 2/3 ["), e);
+        var last = java.util.regex.Pattern.compile(
+                "\rgenerating 100% \\|█{30}\\| 3/3 \\[(\\d\\d:\\d\\d)<(\\d\\d:\\d\\d), \\d+\\.\\d\\d (it/s|s/it)]\n$").matcher(e);
+        assertTrue(last.find(), "step 3/3, elapsed<left, rate: " + e);
+        assertEquals("00:00", last.group(2), "nothing left when done");
+    }
+
+    @Test
+    void noProgressBarWhenQuietOrNotATerminal() {
+        assertEquals(0, generateWithTty(true, "--quiet"), err.toString());
+        assertEquals("", err.toString(), "--quiet on a terminal");
+        assertEquals(0, generateWithTty(false), err.toString());
+        assertEquals("", err.toString(), "stderr not a terminal");
+    }
+
+    @Test
+    void clockFormatsAsTqdmDoes() {
+        assertEquals("00:00", ProgressBar.clock(0.2));
+        assertEquals("01:05", ProgressBar.clock(65));
+        assertEquals("1:02:05", ProgressBar.clock(3725));
+    }
+
+    /** stderr's lines, less the JVM's notice about the incubating Vector API should it be there. */
+    private List<String> errLines() {
+        return err.toString().lines().filter(l -> !l.startsWith("WARNING: Using incubator modules")).toList();
+    }
+
+    @Test
+    void aTruncatedWeightsFileIsOneLineNamingItAndStatus2() throws IOException {
+        Path model = Fixtures.copyModel("tiny-sd15", dir.resolve("model"));
+        Path weights = model.resolve("unet").resolve("diffusion_pytorch_model.safetensors");
+        try (var ch = java.nio.channels.FileChannel.open(weights, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.truncate(ch.size() / 2);
+        }
+        Path png = dir.resolve("t.png");
+        assertEquals(2, run("generate", "--model", model.toString(), "--prompt", "x", "--steps", "1", "--seed", "1",
+                "--output", png.toString()));
+        List<String> lines = errLines();
+        assertEquals(1, lines.size(), err.toString());
+        assertTrue(lines.getFirst().startsWith("jdiffusion: " + weights) && lines.getFirst().contains("truncated"), lines.getFirst());
+        assertFalse(Files.exists(png));
+    }
+
+    @Test
+    void aNonsenseConfigValueIsOneLineNamingFileAndKeyAndStatus2() throws IOException {
+        Path model = Fixtures.copyModel("tiny-sd15", dir.resolve("model"));
+        Path config = model.resolve("unet").resolve("config.json");
+        Files.writeString(config, Files.readString(config).replace("\"attention_head_dim\": 8", "\"attention_head_dim\": 0"));
+        assertEquals(2, run("generate", "--model", model.toString(), "--prompt", "x", "--steps", "1", "--seed", "1",
+                "--output", dir.resolve("c.png").toString()));
+        List<String> lines = errLines();
+        assertEquals(1, lines.size(), err.toString());
+        assertTrue(lines.getFirst().startsWith("jdiffusion: " + config + ": 'attention_head_dim': "), lines.getFirst());
+
+        err.getBuffer().setLength(0);
+        Files.writeString(config, "{\"block_out_channels\": [32, 64],,}");
+        assertEquals(2, run("generate", "--model", model.toString(), "--prompt", "x", "--steps", "1", "--seed", "2"));
+        lines = errLines();
+        assertEquals(1, lines.size(), err.toString());
+        assertTrue(lines.getFirst().startsWith("jdiffusion: " + config + ": not valid JSON at line 1"), lines.getFirst());
+    }
+
     @Test
     void badArgumentsGetOneLineAndStatus2() {
         String model = Fixtures.model("tiny-sd15").toString();

@@ -1,5 +1,6 @@
 package dev.jdiffusion.image;
 
+import dev.jdiffusion.io.TempFiles;
 import org.w3c.dom.NamedNodeMap;
 import org.w3c.dom.Node;
 
@@ -33,6 +34,15 @@ public final class PngFiles {
 
     /** Writes {@code image} with the given text chunks to a temporary file beside {@code file}, then renames it. */
     public static void write(Path file, RgbImage image, Map<String, String> text) throws IOException {
+        write(file, image, text, tmp -> {});
+    }
+
+    /** What runs between writing the temporary file and renaming it: tests inject failures and interruptions here. */
+    interface BeforeRename {
+        void run(Path tmp) throws IOException;
+    }
+
+    static void write(Path file, RgbImage image, Map<String, String> text, BeforeRename beforeRename) throws IOException {
         BufferedImage img = image.toBufferedImage();
         ImageWriter writer = ImageIO.getImageWritersByFormatName("png").next();
         ImageWriteParam param = writer.getDefaultWriteParam();
@@ -62,17 +72,20 @@ public final class PngFiles {
 
         Path dir = file.toAbsolutePath().getParent();
         Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + file.getFileName(), ".tmp");
+        // Not createTempFile: that file would be owner-only, and the rename would keep it so. Deleted on Ctrl-C.
+        Path tmp = TempFiles.beside(file);
         try {
             try (ImageOutputStream out = ImageIO.createImageOutputStream(tmp.toFile())) {
+                if (out == null) throw new IOException(tmp + ": cannot create");
                 writer.setOutput(out);
                 writer.write(null, new IIOImage(img, null, meta), param);
             } finally {
                 writer.dispose();
             }
+            beforeRename.run(tmp);
             Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } finally {
-            Files.deleteIfExists(tmp);
+            TempFiles.release(tmp);
         }
     }
 

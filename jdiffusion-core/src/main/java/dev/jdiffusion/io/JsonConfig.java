@@ -35,6 +35,12 @@ public final class JsonConfig {
             return new JsonConfig(file, root);
         } catch (NoSuchFileException e) {
             throw new ModelFormatException(file, null, "file not found");
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            // Jackson's own message spans lines and quotes the source; the user needs where and what, on one line.
+            var at = e.getLocation();
+            String where = at == null ? "" : " at line " + at.getLineNr() + ", column " + at.getColumnNr();
+            throw new ModelFormatException(file, null, "not valid JSON" + where + ": "
+                    + e.getOriginalMessage().lines().findFirst().orElse(""), e);
         } catch (IOException e) {
             throw new ModelFormatException(file, null, "not valid JSON: " + e.getMessage(), e);
         }

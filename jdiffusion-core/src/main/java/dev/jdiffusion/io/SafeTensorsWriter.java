@@ -95,7 +95,7 @@ public final class SafeTensorsWriter {
         }
         byte[] headerBytes = json.writeValueAsString(header).getBytes(StandardCharsets.UTF_8);
         int padded = (headerBytes.length + 7) / 8 * 8;
-        Path tmp = temporarySibling(file);
+        Path tmp = TempFiles.beside(file);
         try {
             // CREATE_NEW rather than createTempFile: the file gets the umask's permissions, not owner-only.
             try (OutputStream out = Files.newOutputStream(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
@@ -110,7 +110,7 @@ public final class SafeTensorsWriter {
             }
             Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } finally {
-            Files.deleteIfExists(tmp);
+            TempFiles.release(tmp);
         }
     }
 

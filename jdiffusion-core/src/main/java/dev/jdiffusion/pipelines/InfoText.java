@@ -15,7 +15,11 @@ import java.util.Map;
 public final class InfoText {
     private InfoText() {}
 
-    /** A1111's label and schedule type for each of our sampler names. */
+    /**
+     * A1111's label and schedule type for each of our sampler names. "Automatic" means the sampler's own default
+     * scheduler in A1111 1.9+, which for "DPM++ 2M" is Karras: plain dpmpp_2m must say "Uniform" (the model's own
+     * sigmas, as A1111's samplers without a default scheduler use them), or A1111 would redo it with Karras sigmas.
+     */
     public record SamplerLabel(String sampler, String scheduleType) {}
 
     public static SamplerLabel label(String sampler) {
@@ -26,7 +30,7 @@ public final class InfoText {
             case "euler" -> new SamplerLabel("Euler", "Automatic");
             case "euler_a" -> new SamplerLabel("Euler a", "Automatic");
             case "heun" -> new SamplerLabel("Heun", "Automatic");
-            case "dpmpp_2m" -> new SamplerLabel("DPM++ 2M", "Automatic");
+            case "dpmpp_2m" -> new SamplerLabel("DPM++ 2M", "Uniform");
             case "dpmpp_2m_karras" -> new SamplerLabel("DPM++ 2M", "Karras");
             case "unipc" -> new SamplerLabel("UniPC", "Automatic");
             case "ddpm" -> new SamplerLabel("DDPM", "Automatic");

@@ -92,9 +92,19 @@ public record StableDiffusionModel(String name, ClipTokenizer tokenizer, ClipTex
         return HubCache.checkpointIn(model).orElse(model);
     }
 
-    /** The name A1111 shows: the folder's or the file's name without extension. */
-    private static String modelName(Path path) {
-        String n = path.toAbsolutePath().normalize().getFileName().toString();
+    /**
+     * The name A1111 shows: the folder's or the file's name without extension; for a Hugging Face cache snapshot,
+     * {@code models--org--name/snapshots/<commit>}, the repo's name rather than the commit hash.
+     */
+    static String modelName(Path path) {
+        Path abs = path.toAbsolutePath().normalize();
+        Path snapshots = abs.getParent(), repo = snapshots == null ? null : snapshots.getParent();
+        if (Files.isDirectory(abs) && repo != null && repo.getFileName() != null
+                && snapshots.getFileName().toString().equals("snapshots") && repo.getFileName().toString().startsWith("models--")) {
+            String folder = repo.getFileName().toString();  // repo ids never contain "--" (huggingface_hub refuses them)
+            return folder.substring(folder.lastIndexOf("--") + 2);
+        }
+        String n = abs.getFileName().toString();
         int dot = n.lastIndexOf('.');
         return Files.isDirectory(path) || dot <= 0 ? n : n.substring(0, dot);
     }

@@ -11,12 +11,14 @@ import dev.jdiffusion.io.ModelFormatException;
  */
 final class NoiseSchedule {
     private final int numTrainTimesteps;
+    private final float[] betas;
     private final float[] alphasCumprod;
     private final float[] sigmas;
     private final float[] logSigmas;
 
     private NoiseSchedule(float[] betas) {
         numTrainTimesteps = betas.length;
+        this.betas = betas.clone();
         alphasCumprod = new float[betas.length];
         // torch.cumprod accumulates float32 in double on the CPU, rounding each output.
         double product = 1;
@@ -111,6 +113,9 @@ final class NoiseSchedule {
     }
 
     int numTrainTimesteps() { return numTrainTimesteps; }
+
+    /** {@code betas[t]}. */
+    float beta(int t) { return betas[t]; }
 
     /** {@code alphas_cumprod[t]}. */
     float alphaCumprod(int t) { return alphasCumprod[t]; }

@@ -58,7 +58,10 @@ public final class Schedulers {
             case "euler" -> new EulerDiscreteScheduler(schedulerConfig);
             case "euler_a" -> new EulerAncestralDiscreteScheduler(schedulerConfig);
             case "heun" -> new HeunDiscreteScheduler(schedulerConfig);
-            case "dpmpp_2m" -> new DPMSolverMultistepScheduler(schedulerConfig);
+            // The name says which sigmas: a model whose config asks for Karras sigmas does not turn dpmpp_2m into
+            // dpmpp_2m_karras (nameOf reports such a model's own sampler as dpmpp_2m_karras).
+            case "dpmpp_2m" -> new DPMSolverMultistepScheduler(
+                    SchedulerConfig.effective(schedulerConfig, Map.of("use_karras_sigmas", false)));
             case "dpmpp_2m_karras" -> new DPMSolverMultistepScheduler(
                     SchedulerConfig.effective(schedulerConfig, Map.of("use_karras_sigmas", true)));
             case "unipc" -> new UniPCMultistepScheduler(schedulerConfig);

@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import static dev.jdiffusion.testing.Compare.assertCloseToMax;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /** CLIP text encoder parity with transformers: every output within 1e-4 of the largest reference magnitude. */
 class ClipTextModelTest {
@@ -31,6 +32,8 @@ class ClipTextModelTest {
         List<String> encPrompts = strings(files.get("text_encoder.safetensors").get("prompts"));
         SafeTensors tok = Fixtures.expected(model, "tokenizer.safetensors");
         SafeTensors ref = Fixtures.expected(model, "text_encoder.safetensors");
+        // The manifest lists 5 encoder prompts: a shorter list would silently test less.
+        assertEquals(5, encPrompts.size(), "text encoder prompts in the manifest");
         int layers = clip.config().numHiddenLayers();
         for (int p = 0; p < encPrompts.size(); p++) {
             // Token ids come from the reference tokenizer so this test isolates the encoder.

@@ -34,9 +34,15 @@ class ModelLoadErrorsTest {
 
     /** The tiny-sd15 UNet config with {@code edit} applied, written to a temp config.json. */
     private JsonConfig unetConfig(Consumer<ObjectNode> edit) throws IOException {
-        ObjectNode cfg = (ObjectNode) json.readTree(unetDir.resolve("config.json").toFile());
+        return partConfig("unet", edit);
+    }
+
+    /** The config.json of tiny-sd15's {@code part} with {@code edit} applied, written to a temp folder. */
+    private JsonConfig partConfig(String part, Consumer<ObjectNode> edit) throws IOException {
+        ObjectNode cfg = (ObjectNode) json.readTree(Fixtures.model("tiny-sd15").resolve(part).resolve("config.json").toFile());
         edit.accept(cfg);
-        Path p = dir.resolve("config.json");
+        Path p = dir.resolve(part).resolve("config.json");
+        Files.createDirectories(p.getParent());
         json.writeValue(p.toFile(), cfg);
         return JsonConfig.read(p);
     }
@@ -73,6 +79,57 @@ class ModelLoadErrorsTest {
         fails(() -> UNet2DConditionConfig.from(c), "'class_embed_type'", "unsupported value");
         JsonConfig act = unetConfig(o -> o.put("act_fn", "mish"));
         fails(() -> UNet2DConditionConfig.from(act), "'act_fn'", "unsupported value 'mish'");
+    }
+
+    /** Values of the right type that no model can have: refused by key, not an ArithmeticException or an index error. */
+    @Test
+    void nonsenseUNetValues() throws IOException {
+        JsonConfig zeroHeads = unetConfig(o -> o.put("attention_head_dim", 0));
+        ModelFormatException e = fails(() -> UNet2DConditionConfig.from(zeroHeads),
+                "unet/config.json", "'attention_head_dim'", "positive number of heads, got 0");
+        assertEquals(zeroHeads.file(), e.file());
+        JsonConfig zeroInList = unetConfig(o -> o.putNull("attention_head_dim").putArray("num_attention_heads").add(8).add(0));
+        fails(() -> UNet2DConditionConfig.from(zeroInList), "'num_attention_heads'", "got 0 for block 1");
+        JsonConfig noBlocks = unetConfig(o -> {
+            o.putArray("block_out_channels");
+            o.putArray("down_block_types");
+            o.putArray("up_block_types");
+        });
+        fails(() -> UNet2DConditionConfig.from(noBlocks), "'block_out_channels'", "one positive channel count per block");
+        JsonConfig groups = unetConfig(o -> o.put("norm_num_groups", 24));
+        assertEquals("norm_num_groups", fails(() -> UNet2DConditionConfig.from(groups),
+                "unet/config.json", "24 groups do not divide 32 channels of block 0").key());
+        JsonConfig zeroGroups = unetConfig(o -> o.put("norm_num_groups", 0));
+        fails(() -> UNet2DConditionConfig.from(zeroGroups), "'norm_num_groups'", "0 groups");
+    }
+
+    @Test
+    void nonsenseVaeAndTextEncoderValues() throws IOException {
+        JsonConfig noBlocks = partConfig("vae", o -> {
+            o.putArray("block_out_channels");
+            o.putArray("down_block_types");
+            o.putArray("up_block_types");
+        });
+        fails(() -> AutoencoderKLConfig.from(noBlocks), "vae/config.json", "'block_out_channels'", "one positive channel count");
+        JsonConfig groups = partConfig("vae", o -> o.put("norm_num_groups", 48));
+        assertEquals("norm_num_groups", fails(() -> AutoencoderKLConfig.from(groups),
+                "vae/config.json", "48 groups do not divide 32 channels of block 0").key());
+
+        JsonConfig indivisible = partConfig("text_encoder", o -> o.put("num_attention_heads", 5));
+        assertEquals("num_attention_heads", fails(() -> ClipTextConfig.from(indivisible),
+                "text_encoder/config.json", "5 heads do not divide hidden_size 32").key());
+        JsonConfig zeroHeads = partConfig("text_encoder", o -> o.put("num_attention_heads", 0));
+        fails(() -> ClipTextConfig.from(zeroHeads), "'num_attention_heads'", "positive number of heads, got 0");
+    }
+
+    @Test
+    void invalidJsonNamesTheFileAndWhere() throws IOException {
+        Path p = dir.resolve("unet").resolve("config.json");
+        Files.createDirectories(p.getParent());
+        Files.writeString(p, "{\n  \"block_out_channels\": [32, 64],,\n}");
+        ModelFormatException e = fails(() -> JsonConfig.read(p), p.toString(), "not valid JSON at line 2");
+        assertFalse(e.getMessage().contains("\n"), "one line: " + e.getMessage());
+        assertEquals(p, e.file());
     }
 
     @Test

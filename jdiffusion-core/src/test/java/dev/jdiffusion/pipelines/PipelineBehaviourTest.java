@@ -54,6 +54,18 @@ class PipelineBehaviourTest {
         assertFalse(java.util.Arrays.equals(first, other), "another seed, another image");
     }
 
+    /** diffusers' do_classifier_free_guidance is guidance_scale > 1: at or below 1 only the prompt is denoised. */
+    @Test
+    void guidanceOfOneOrBelowSwitchesClassifierFreeGuidanceOff() {
+        GenerationRequest one = GenerationRequest.builder(PROMPT).negativePrompt("blurry").steps(3).seed(8)
+                .sampler("euler").guidanceScale(1.0).build();
+        byte[] at1 = SD15.generate(one).images().getFirst().rgb();
+        assertArrayEquals(at1, SD15.generate(one.toBuilder().guidanceScale(0.5).build()).images().getFirst().rgb(),
+                "0.5 is no guidance, as 1.0 is (not an extrapolation toward the negative prompt)");
+        assertFalse(java.util.Arrays.equals(at1, SD15.generate(one.toBuilder().guidanceScale(7.5).build()).images().getFirst().rgb()),
+                "7.5 guides");
+    }
+
     @Test
     void requestsAreValidated() {
         assertThrows(IllegalArgumentException.class, () -> GenerationRequest.builder("x").steps(0).build());

@@ -88,6 +88,25 @@ class SchedulersTest {
         assertEquals("_class_name", e.key());
     }
 
+    /** dpmpp_2m means the plain sigmas even where the model's config asks for Karras ones; dpmpp_2m_karras always Karras. */
+    @Test
+    void theSamplerNameDecidesKarrasSigmas() throws IOException {
+        JsonConfig karrasConfig = config(", \"use_karras_sigmas\": true"), plainConfig = config("");
+        float[] plain = sigmas(Schedulers.create("dpmpp_2m", plainConfig));
+        assertArrayEquals(plain, sigmas(Schedulers.create("dpmpp_2m", karrasConfig)), "dpmpp_2m ignores use_karras_sigmas");
+        float[] karras = sigmas(Schedulers.create("dpmpp_2m_karras", plainConfig));
+        assertArrayEquals(karras, sigmas(Schedulers.create("dpmpp_2m_karras", karrasConfig)));
+        assertEquals(plain.length, karras.length);
+        assertEquals(plain[0], karras[0], 1e-3, "both start at sigma_max");
+        // Karras spacing (rho = 7) crowds the steps at low noise: its middle sigma is far below the uniform one.
+        assertTrue(karras[5] < 0.6 * plain[5], "karras " + karras[5] + " vs plain " + plain[5]);
+    }
+
+    private static float[] sigmas(Scheduler s) {
+        s.setTimesteps(10);
+        return s.sigmas();
+    }
+
     @Test
     void keysListedInUseDefaultValuesTakeTheClassDefault() throws IOException {
         // Written by a class whose default spacing was "leading": Euler's own default, linspace, applies.

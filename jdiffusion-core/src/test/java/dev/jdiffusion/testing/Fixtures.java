@@ -30,6 +30,23 @@ public final class Fixtures {
     /** A model folder: "tiny-sd15" or "tiny-sd2". */
     public static Path model(String name) { return root().resolve(name); }
 
+    /** A writable copy of a model folder (without its expected/ references) at {@code target}, for tests that damage it. */
+    public static Path copyModel(String name, Path target) {
+        Path source = model(name);
+        try (var files = Files.walk(source)) {
+            for (Path p : (Iterable<Path>) files::iterator) {
+                Path rel = source.relativize(p);
+                if (rel.startsWith("expected")) continue;
+                Path to = target.resolve(rel.toString());
+                if (Files.isDirectory(p)) Files.createDirectories(to);
+                else Files.copy(p, to);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("copying " + source + " to " + target, e);
+        }
+        return target;
+    }
+
     /** A reference file under {@code <model>/expected/}. */
     public static SafeTensors expected(String model, String file) {
         return SafeTensors.open(model(model).resolve("expected").resolve(file));

@@ -27,6 +27,11 @@ public record ClipTextConfig(
                 act.equals("gelu") ? Activations.Kind.GELU : Activations.Kind.QUICK_GELU,
                 c.getDouble("layer_norm_eps", 1e-5),
                 c.getInt("eos_token_id", 2));
+        if (cfg.hiddenSize <= 0)
+            throw new dev.jdiffusion.io.ModelFormatException(c.file(), "hidden_size", "must be positive, got " + cfg.hiddenSize);
+        if (cfg.numAttentionHeads <= 0)
+            throw new dev.jdiffusion.io.ModelFormatException(c.file(), "num_attention_heads",
+                    "must be a positive number of heads, got " + cfg.numAttentionHeads);
         if (cfg.hiddenSize % cfg.numAttentionHeads != 0)
             throw new dev.jdiffusion.io.ModelFormatException(c.file(), "num_attention_heads",
                     cfg.numAttentionHeads + " heads do not divide hidden_size " + cfg.hiddenSize);

@@ -41,6 +41,8 @@ public record UNet2DConditionConfig(
     public static UNet2DConditionConfig from(JsonConfig c) {
         List<Integer> boc = c.getIntList("block_out_channels");
         int n = boc.size();
+        if (n == 0 || boc.stream().anyMatch(ch -> ch <= 0))
+            throw new ModelFormatException(c.file(), "block_out_channels", "must list one positive channel count per block, got " + boc);
         List<String> down = c.getStringList("down_block_types"), up = c.getStringList("up_block_types");
         if (down.size() != n) throw new ModelFormatException(c.file(), "down_block_types", "has " + down.size()
                 + " entries but block_out_channels has " + n);
@@ -74,15 +76,24 @@ public record UNet2DConditionConfig(
         String headsKey = c.has("num_attention_heads") ? "num_attention_heads" : "attention_head_dim";
         List<Integer> heads = c.getIntOrList(headsKey, n, 8);
         for (int i = 0; i < n; i++)
-            if (boc.get(i) % heads.get(i) != 0)
+            if (heads.get(i) <= 0)
+                throw new ModelFormatException(c.file(), headsKey, "must be a positive number of heads, got " + heads.get(i)
+                        + " for block " + i);
+            else if (boc.get(i) % heads.get(i) != 0)
                 throw new ModelFormatException(c.file(), headsKey, heads.get(i) + " heads do not divide "
+                        + boc.get(i) + " channels of block " + i);
+        // Every GroupNorm runs over a block's channels (or sums of them, in the up blocks' skip concats).
+        int groups = c.getInt("norm_num_groups", 32);
+        for (int i = 0; i < n; i++)
+            if (groups <= 0 || boc.get(i) % groups != 0)
+                throw new ModelFormatException(c.file(), "norm_num_groups", groups + " groups do not divide "
                         + boc.get(i) + " channels of block " + i);
         return new UNet2DConditionConfig(
                 c.getInt("in_channels", 4), c.getInt("out_channels", 4), boc, down, up,
                 c.getIntOrList("layers_per_block", n, 2), heads,
                 c.getIntOrList("transformer_layers_per_block", n, 1),
                 c.getInt("cross_attention_dim", 1280),
-                c.getInt("norm_num_groups", 32), c.getDouble("norm_eps", 1e-5),
+                groups, c.getDouble("norm_eps", 1e-5),
                 c.getBoolean("flip_sin_to_cos", true), (float) c.getDouble("freq_shift", 0),
                 c.getInt("downsample_padding", 1), (float) c.getDouble("mid_block_scale_factor", 1),
                 c.getBoolean("use_linear_projection", false), c.getBoolean("upcast_attention", false));
