@@ -26,7 +26,7 @@ public final class Conv2d {
         Tensor y = forward(x, w, bias, stride, padding, residual, true);
         OpProfile.add("conv" + w.dim(2) + "x" + w.dim(3) + "/" + stride + " " + java.util.Arrays.toString(x.shape()) + " -> " + w.dim(0)
                 + (Winograd.applies(x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), w.dim(3), stride, padding) ? " winograd"
-                : FewRowsGemm.suits(y.size() / w.dim(0), w.dim(0)) ? " few-rows" : ""),
+                : FewRowsGemm.suits(y.size() / w.dim(0), w.dim(0), x.dim(3) * w.dim(2) * w.dim(3)) ? " few-rows" : ""),
                 System.nanoTime() - t0, 2L * y.size() * x.dim(3) * w.dim(2) * w.dim(3));
         return y;
     }
@@ -79,7 +79,7 @@ public final class Conv2d {
             Winograd.conv3x3(x.data(), n, h, wd, cin, w, bf, out, residual != null);
         } else if (kh == 1 && kw == 1 && stride == 1 && padding == 0) {
             PackedGemm.linear(pixels, x.data(), 0, flatView(w), bf, out, 0, residual != null);
-        } else if (FewRowsGemm.suits(pixels, cout)) {
+        } else if (FewRowsGemm.suits(pixels, cout, cin * kh * kw)) {
             WeightTensor rows = new WeightTensor(w.name(), w.dtype(), new int[]{cout, cin * kh * kw}, w.segment());
             FewRowsGemm.multiply(pixels, cin * kh * kw, FewRowsGemm.convPatches(x.data(), n, h, wd, cin, kh, kw, stride, padding),
                     rows, bf, out, 0, cout, residual != null);

@@ -29,8 +29,14 @@ final class FewRowsGemm {
 
     private static final boolean ENABLED = !Boolean.getBoolean("jdiffusion.fewRows.disable");
 
-    /** Whether this path beats packing the weight: few rows against many output columns. */
-    static boolean suits(int m, int n) { return ENABLED && m > 4 && 2 * m <= n; }
+    /**
+     * Whether this path beats packing the weight: few rows against many output columns, measured
+     * (KernelBench lowres) to win for the UNet's 8×8 / 4×4 layers and the 3×3 convolutions up to 16×16
+     * (long k), and to lose for 512-row linear layers (its final transpose of Cᵀ costs more there).
+     */
+    static boolean suits(int m, int n, int k) {
+        return ENABLED && m > 4 && 2 * m <= n && (m <= 512 && k >= 4096 || 16 * m <= n);
+    }
 
     /**
      * c[cOff + i·ldc + j] (+)= bias[j] + Σ_p A(i, p) · W[j, p] for i < m, j < n = w.dim(0), p < k, where

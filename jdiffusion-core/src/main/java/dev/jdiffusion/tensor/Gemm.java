@@ -113,7 +113,7 @@ public final class Gemm {
         long t0 = System.nanoTime();
         Tensor y = linearUnprofiled(x, w, bias, residual);
         int m = x.size() / w.dim(1);
-        OpProfile.add("linear m=" + m + " k=" + w.dim(1) + " n=" + w.dim(0) + (FewRowsGemm.suits(m, w.dim(0)) ? " few-rows" : ""),
+        OpProfile.add("linear m=" + m + " k=" + w.dim(1) + " n=" + w.dim(0) + (FewRowsGemm.suits(m, w.dim(0), w.dim(1)) ? " few-rows" : ""),
                 System.nanoTime() - t0, 2L * y.size() * w.dim(1));
         return y;
     }

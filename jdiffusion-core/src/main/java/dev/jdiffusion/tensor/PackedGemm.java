@@ -228,7 +228,7 @@ public final class PackedGemm {
             smallM(m, n, k, x, xOff, w, bias, y, yOff, accumulate);
             return;
         }
-        if (FewRowsGemm.suits(m, n)) {
+        if (FewRowsGemm.suits(m, n, k)) {
             FewRowsGemm.multiply(m, k, FewRowsGemm.rows(x, xOff, m, k), w, bias, y, yOff, n, accumulate);
             return;
         }
