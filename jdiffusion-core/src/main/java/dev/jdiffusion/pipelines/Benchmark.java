@@ -17,7 +17,7 @@ import java.util.function.Consumer;
 /**
  * Times the three parts of a generation: the text encoder (a CFG pair of prompts), one UNet
  * evaluation at the given batch (2 = one CFG step for one image) and one VAE decode of one image.
- * Each is run once to warm up, then {@code repeat} times; the median is reported.
+ * Each is warmed up (at least once), then run {@code repeat} times; the median is reported.
  */
 public final class Benchmark {
     private Benchmark() {}
@@ -96,9 +96,13 @@ public final class Benchmark {
         return t;
     }
 
-    /** One warm-up run, then the median of {@code repeat} timed runs, in seconds. */
+    /**
+     * Warm-up runs (at least one, more while they add up to under two seconds, at most five: the JIT
+     * compiles the kernels meanwhile), then the median of {@code repeat} timed runs, in seconds.
+     */
     private static double median(int repeat, Consumer<String> log, String what, Runnable work) {
-        work.run();
+        long warmStart = System.nanoTime();
+        for (int i = 0; i < 5 && (i == 0 || System.nanoTime() - warmStart < 2_000_000_000L); i++) work.run();
         double[] t = new double[repeat];
         for (int i = 0; i < repeat; i++) {
             long start = System.nanoTime();
