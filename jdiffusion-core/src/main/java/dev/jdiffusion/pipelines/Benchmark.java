@@ -64,7 +64,7 @@ public final class Benchmark {
         OpProfile.reset();
         double unet = median(s.repeat(), log, "unet", () -> model.unet().forward(latents, timesteps, context));
         if (OpProfile.enabled()) {
-            log.accept("unet kernels over the warm-up and " + s.repeat() + " timed run(s), heaviest first:");
+            log.accept("unet kernels over the warm-up and " + s.repeat() + " timed runs, heaviest first:");
             OpProfile.report(40).forEach(line -> log.accept("  " + line));
         }
         double vae = median(s.repeat(), log, "vae decode", () -> model.vae().decode(decodeInput));

@@ -57,7 +57,7 @@ public final class KernelBench {
                 WeightTensor w = TestData.weight(r, DType.F16, 0.02, s[4], s[3], 3, 3), b = TestData.weight(r, DType.F32, 0.1, s[4]);
                 time("conv " + Arrays.toString(s), 2.0 * s[0] * s[1] * s[2] * s[3] * s[4] * 9, () -> { Buffers.recycle(Conv2d.forward(x, w, b, 1, 1)); return null; });
             }
-            for (int[] s : new int[][]{{128, 1280, 10240}, {128, 1280, 1280}, {512, 640, 5120}, {32, 1280, 1280}}) {
+            for (int[] s : new int[][]{{128, 1280, 10240}, {128, 1280, 1280}, {512, 640, 5120}, {32, 1280, 1280}, {512, 1280, 10240}, {512, 5120, 1280}, {128, 5120, 1280}}) {
                 Tensor x = TestData.tensor(r, 1, s[0], s[1]);
                 WeightTensor w = TestData.weight(r, DType.F16, 0.05, s[2], s[1]);
                 time("linear " + Arrays.toString(s), 2.0 * s[0] * s[1] * s[2], () -> { Buffers.recycle(Gemm.linear(x, w, null)); return null; });
