@@ -62,12 +62,17 @@ public final class Benchmark {
         model.unet().forward(latents, timesteps, context);
         long unetFlops = FlopCounter.total() - before;
         OpProfile.reset();
-        double unet = median(s.repeat(), log, "unet", () -> model.unet().forward(latents, timesteps, context));
+        double unet = median(s.repeat(), log, "unet", () -> Buffers.recycle(model.unet().forward(latents, timesteps, context)));
         if (OpProfile.enabled()) {
             log.accept("unet kernels over the warm-up and " + s.repeat() + " timed runs, heaviest first:");
             OpProfile.report(40).forEach(line -> log.accept("  " + line));
         }
-        double vae = median(s.repeat(), log, "vae decode", () -> model.vae().decode(decodeInput));
+        OpProfile.reset();
+        double vae = median(s.repeat(), log, "vae decode", () -> Buffers.recycle(model.vae().decode(decodeInput)));
+        if (OpProfile.enabled()) {
+            log.accept("vae decode kernels over the warm-up and " + s.repeat() + " timed runs, heaviest first:");
+            OpProfile.report(25).forEach(line -> log.accept("  " + line));
+        }
         return new Result(text, unet, vae, unetFlops, peakRss(), gemmProbe());
     }
 

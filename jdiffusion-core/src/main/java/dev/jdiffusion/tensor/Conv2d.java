@@ -1,5 +1,7 @@
 package dev.jdiffusion.tensor;
 
+import jdk.incubator.vector.FloatVector;
+
 /**
  * 2-D convolution on channels-last activations (N, H, W, C) with PyTorch's weight layout
  * [out, in, kh, kw]. 3×3 stride-1 convolutions over enough pixels run as Winograd F(4×4, 3×3)
@@ -48,7 +50,40 @@ public final class Conv2d {
         }
         FlopCounter.add(2L * n * h * wd * cout * cin * 9);
         float[] out = Buffers.take(n * h * wd * cout);
-        Winograd.conv3x3(x.data(), n, h, wd, cin, true, w, bias == null ? null : bias.toFloatArray(), out, false);
+        Winograd.conv3x3(x.data(), n, h, wd, cin, true, null, w, bias == null ? null : bias.toFloatArray(), out, false);
+        return new Tensor(out, n, h, wd, cout);
+    }
+
+    /**
+     * The convolution of a group-normalized (+ SiLU) input, plus residual (may be null). On the Winograd path
+     * the normalization is applied as tiles are loaded and the normalized tensor is never made; otherwise
+     * it is made, used and handed back to the pool. Same results either way.
+     */
+    public static Tensor forward(Norms.Normalized in, WeightTensor w, WeightTensor bias, int stride, int padding, Tensor residual) {
+        Tensor x = in.x();
+        int n = x.dim(0), h = x.dim(1), wd = x.dim(2), cin = x.dim(3), cout = w.dim(0);
+        if (w.dim(1) != cin)
+            throw new IllegalArgumentException(w.name() + ": input has " + cin + " channels, weight expects " + w.dim(1));
+        if (!Winograd.applies(n, h, wd, cin, cout, w.dim(2), w.dim(3), stride, padding)) {
+            Tensor normed = in.materialize();
+            Tensor y = forward(normed, w, bias, stride, padding, residual);
+            Buffers.recycle(normed);
+            return y;
+        }
+        long t0 = OpProfile.ON ? System.nanoTime() : 0;
+        FlopCounter.add(2L * n * h * wd * cout * cin * 9);
+        float[] out;
+        if (residual != null) {
+            if (residual.size() != n * h * wd * cout)
+                throw new IllegalArgumentException(w.name() + ": residual " + residual + " does not match output");
+            out = Buffers.copyOf(residual.data());
+        } else {
+            out = Buffers.take(n * h * wd * cout);
+        }
+        Winograd.conv3x3(x.data(), n, h, wd, cin, false, in, w, bias == null ? null : bias.toFloatArray(), out, residual != null);
+        if (OpProfile.ON)
+            OpProfile.add("conv3x3/1 " + java.util.Arrays.toString(x.shape()) + " -> " + cout + " winograd, normalized input",
+                    System.nanoTime() - t0, 2L * n * h * wd * cout * cin * 9);
         return new Tensor(out, n, h, wd, cout);
     }
 
@@ -77,6 +112,8 @@ public final class Conv2d {
         float[] bf = bias == null ? null : bias.toFloatArray();
         if (winograd && Winograd.applies(n, h, wd, cin, cout, kh, kw, stride, padding)) {
             Winograd.conv3x3(x.data(), n, h, wd, cin, w, bf, out, residual != null);
+        } else if (cout <= NARROW_OUTPUTS && cin % PackedGemm.L == 0 && pixels >= 64) {
+            narrow(x.data(), n, h, wd, cin, w, bf, stride, padding, oh, ow, out, residual != null);
         } else if (kh == 1 && kw == 1 && stride == 1 && padding == 0) {
             PackedGemm.linear(pixels, x.data(), 0, flatView(w), bf, out, 0, residual != null);
         } else if (FewRowsGemm.suits(pixels, cout, cin * kh * kw)) {
@@ -89,6 +126,50 @@ public final class Conv2d {
                     PackedGemm.convWeight(w), out, 0, cout, bf, residual != null);
         }
         return new Tensor(out, n, oh, ow, cout);
+    }
+
+    /** Up to this many output channels a convolution runs as per-pixel dot products ({@link #narrow}). */
+    static final int NARROW_OUTPUTS = 4;
+
+    /**
+     * Convolutions to a handful of channels (the VAE's image out, 128 → 3; the UNet's, 320 → 4): a GEMM
+     * panel is 2·L output channels wide, so all but 3 or 4 of its lanes would be wasted. Here each output
+     * pixel is a dot product per output channel, vectorised along the input channels, lanes summed in a
+     * fixed order.
+     */
+    private static void narrow(float[] x, int n, int h, int w, int cin, WeightTensor weight, float[] bias, int stride,
+                               int padding, int oh, int ow, float[] out, boolean accumulate) {
+        int cout = weight.dim(0), kh = weight.dim(2), kw = weight.dim(3), taps = kh * kw, l = PackedGemm.L;
+        // Weights as [o][tap][c], float32 (a few KB), padded with zero rows to NARROW_OUTPUTS so that the
+        // four accumulators are plain locals (vectors in an array would be boxed).
+        float[] src = weight.toFloatArray(), wt = new float[NARROW_OUTPUTS * taps * cin];
+        for (int o = 0; o < cout; o++)
+            for (int c = 0; c < cin; c++)
+                for (int t = 0; t < taps; t++) wt[(o * taps + t) * cin + c] = src[(o * cin + c) * taps + t];
+        int pixels = n * oh * ow, plane = taps * cin;
+        Parallel.forRange(pixels, 256, (from, to) -> {
+            for (int p = from; p < to; p++) {
+                int b = p / (oh * ow), rem = p % (oh * ow), oy = rem / ow, ox = rem % ow;
+                FloatVector a0 = FloatVector.zero(PackedGemm.S), a1 = a0, a2 = a0, a3 = a0;
+                for (int t = 0; t < taps; t++) {
+                    int iy = oy * stride - padding + t / kw, ix = ox * stride - padding + t % kw;
+                    if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                    int xo = ((b * h + iy) * w + ix) * cin, wo = t * cin;
+                    for (int c = 0; c < cin; c += l) {
+                        FloatVector xv = FloatVector.fromArray(PackedGemm.S, x, xo + c);
+                        a0 = xv.fma(FloatVector.fromArray(PackedGemm.S, wt, wo + c), a0);
+                        a1 = xv.fma(FloatVector.fromArray(PackedGemm.S, wt, plane + wo + c), a1);
+                        a2 = xv.fma(FloatVector.fromArray(PackedGemm.S, wt, 2 * plane + wo + c), a2);
+                        a3 = xv.fma(FloatVector.fromArray(PackedGemm.S, wt, 3 * plane + wo + c), a3);
+                    }
+                }
+                float[] sums = {VMath.sumLanes(a0), VMath.sumLanes(a1), VMath.sumLanes(a2), VMath.sumLanes(a3)};
+                for (int o = 0; o < cout; o++) {
+                    float v = sums[o] + (bias == null ? 0f : bias[o]);
+                    out[p * cout + o] = accumulate ? out[p * cout + o] + v : v;
+                }
+            }
+        });
     }
 
     /** The previous implementation (im2col blocks of 64 pixels, 4×4 dot-product GEMM): kept as a baseline. */

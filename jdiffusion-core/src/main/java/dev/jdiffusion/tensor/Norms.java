@@ -12,18 +12,69 @@ public final class Norms {
      * {@code silu} the SiLU activation is applied in the same pass (ResNet blocks always follow one with it).
      */
     public static Tensor groupNorm(Tensor x, int groups, WeightTensor gamma, WeightTensor beta, double eps, boolean silu) {
+        return groupNormLazy(x, groups, gamma, beta, eps, silu).materialize();
+    }
+
+    /**
+     * Group norm (+ SiLU) of channels-last x as a per-channel affine map, not yet applied: (x - mean) ·
+     * scale + shift, then SiLU if asked. A convolution that reads its input tile by tile applies it as it
+     * loads ({@link Conv2d#forward(Normalized, WeightTensor, WeightTensor, int, int, Tensor)}), so the
+     * normalized tensor — as large as x — is never written; {@link #materialize} makes it otherwise. Both
+     * give the same bits: the same operations in the same order.
+     *
+     * @param mean  per (batch, channel): its group's mean
+     * @param scale per (batch, channel): gamma / sqrt(var + eps)
+     * @param shift per (batch, channel): beta
+     */
+    public record Normalized(Tensor x, float[] mean, float[] scale, float[] shift, boolean silu) {
+        /** The normalized values of c0..c0+L of pixel {@code pixel} (batch b) into dst[d]. */
+        void applyVector(int b, int pixel, int c0, float[] dst, int d) {
+            int c = x.dim(-1), so = b * c + c0;
+            FloatVector v = FloatVector.fromArray(S, x.data(), pixel * c + c0).sub(FloatVector.fromArray(S, mean, so))
+                    .fma(FloatVector.fromArray(S, scale, so), FloatVector.fromArray(S, shift, so));
+            (silu ? Activations.silu(v) : v).intoArray(dst, d);
+        }
+
+        /** The normalized tensor itself (from the activation pool). */
+        public Tensor materialize() {
+            long t0 = OpProfile.ON ? System.nanoTime() : 0;
+            float[] xs = x.data(), y = Buffers.take(xs.length);
+            int n = x.dim(0), c = x.dim(-1), pixels = x.size() / (n * c), rows = n * pixels;
+            Parallel.forRange(rows, 64, (from, to) -> {
+                for (int r = from; r < to; r++) {
+                    int off = r * c, so = (r / pixels) * c;
+                    int j = 0;
+                    for (; j + L <= c; j += L) {
+                        FloatVector v = FloatVector.fromArray(S, xs, off + j).sub(FloatVector.fromArray(S, mean, so + j))
+                                .fma(FloatVector.fromArray(S, scale, so + j), FloatVector.fromArray(S, shift, so + j));
+                        if (silu) v = Activations.silu(v);
+                        v.intoArray(y, off + j);
+                    }
+                    for (; j < c; j++) {
+                        float v = (xs[off + j] - mean[so + j]) * scale[so + j] + shift[so + j];
+                        y[off + j] = silu ? Activations.silu(v) : v;
+                    }
+                }
+            });
+            if (OpProfile.ON) OpProfile.add("groupnorm" + (silu ? "+silu " : " ") + java.util.Arrays.toString(x.shape()), System.nanoTime() - t0, 0);
+            return new Tensor(y, x.shape());
+        }
+    }
+
+    /** The statistics of {@link #groupNorm}, for applying it later (see {@link Normalized}). */
+    public static Normalized groupNormLazy(Tensor x, int groups, WeightTensor gamma, WeightTensor beta, double eps, boolean silu) {
+        long t0 = OpProfile.ON ? System.nanoTime() : 0;
         int n = x.dim(0), c = x.dim(-1);
         int pixels = x.size() / (n * c);
         if (c % groups != 0) throw new IllegalArgumentException(c + " channels do not split into " + groups + " groups");
         int cg = c / groups;
         float[] g = gamma.toFloatArray(), b = beta.toFloatArray();
-        float[] xs = x.data(), y = Buffers.take(xs.length);
+        float[] xs = x.data();
         // Statistics: per-channel sums over pixels (vectors along the contiguous channels), two passes
         // (mean, then squared deviations) in blocks of channels, partial sums kept in double.
         int cb = Math.min(c, CHANNEL_BLOCK);
         int cBlocks = (c + cb - 1) / cb;
         double[] chanSum = new double[n * c], chanSq = new double[n * c];
-        float[] mean = new float[n * groups], rstd = new float[n * groups];
         Parallel.forTasks(n * cBlocks, t -> channelSums(xs, t / cBlocks, pixels, c, (t % cBlocks) * cb,
                 Math.min(c, (t % cBlocks) * cb + cb), null, chanSum));
         float[] chanMean = new float[n * c];
@@ -31,8 +82,8 @@ public final class Norms {
             for (int gi = 0; gi < groups; gi++) {
                 double s = 0;
                 for (int j = 0; j < cg; j++) s += chanSum[bi * c + gi * cg + j];
-                mean[bi * groups + gi] = (float) (s / ((double) pixels * cg));
-                for (int j = 0; j < cg; j++) chanMean[bi * c + gi * cg + j] = mean[bi * groups + gi];
+                float mean = (float) (s / ((double) pixels * cg));
+                for (int j = 0; j < cg; j++) chanMean[bi * c + gi * cg + j] = mean;
             }
         Parallel.forTasks(n * cBlocks, t -> channelSums(xs, t / cBlocks, pixels, c, (t % cBlocks) * cb,
                 Math.min(c, (t % cBlocks) * cb + cb), chanMean, chanSq));
@@ -42,31 +93,14 @@ public final class Norms {
                 double sq = 0;
                 for (int j = 0; j < cg; j++) sq += chanSq[bi * c + gi * cg + j];
                 float rs = (float) (1.0 / Math.sqrt(sq / ((double) pixels * cg) + eps));
-                rstd[bi * groups + gi] = rs;
                 for (int j = 0; j < cg; j++) {
                     int ch = gi * cg + j;
                     scale[bi * c + ch] = rs * g[ch];
                     shift[bi * c + ch] = b[ch];
                 }
             }
-        int rows = n * pixels;
-        Parallel.forRange(rows, 64, (from, to) -> {
-            for (int r = from; r < to; r++) {
-                int off = r * c, so = (r / pixels) * c;
-                int j = 0;
-                for (; j + L <= c; j += L) {
-                    FloatVector v = FloatVector.fromArray(S, xs, off + j).sub(FloatVector.fromArray(S, chanMean, so + j))
-                            .fma(FloatVector.fromArray(S, scale, so + j), FloatVector.fromArray(S, shift, so + j));
-                    if (silu) v = Activations.silu(v);
-                    v.intoArray(y, off + j);
-                }
-                for (; j < c; j++) {
-                    float v = (xs[off + j] - chanMean[so + j]) * scale[so + j] + shift[so + j];
-                    y[off + j] = silu ? Activations.silu(v) : v;
-                }
-            }
-        });
-        return new Tensor(y, x.shape());
+        if (OpProfile.ON) OpProfile.add("groupnorm statistics " + java.util.Arrays.toString(x.shape()), System.nanoTime() - t0, 0);
+        return new Normalized(x, chanMean, scale, shift, silu);
     }
 
     private static final jdk.incubator.vector.VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;

@@ -44,21 +44,22 @@ final class Winograd {
      */
     static void conv3x3(float[] x, int n, int h, int w, int cin, WeightTensor weight, float[] bias, float[] out,
                         boolean accumulate) {
-        conv3x3(x, n, h, w, cin, false, weight, bias, out, accumulate);
+        conv3x3(x, n, h, w, cin, false, null, weight, bias, out, accumulate);
     }
 
     /**
      * As above; with {@code upsample2x} x is (n, h/2, w/2, cin) and the convolution runs over its
      * nearest-neighbour 2× upsampling (h, w), read in place: the 4× larger upsampled tensor (hundreds of
-     * MB in the VAE decoder) is never made.
+     * MB in the VAE decoder) is never made. With {@code norm} (whose x is x) the convolution runs over the
+     * group-normalized (and SiLU'd) input, applied as pixels are loaded, so that tensor is never made either.
      *
      * <p>The transformed weights of all output channels would take 36·cin·cout floats (236 MB for
      * 1280×1280): they are built a block of output channels at a time, at most
      * {@link PackedGemm#KEEP_LIMIT} bytes, and each block runs over all tiles (the input transform is
      * repeated per block; it is a small part of the work).
      */
-    static void conv3x3(float[] x, int n, int h, int w, int cin, boolean upsample2x, WeightTensor weight, float[] bias,
-                        float[] out, boolean accumulate) {
+    static void conv3x3(float[] x, int n, int h, int w, int cin, boolean upsample2x, Norms.Normalized norm,
+                        WeightTensor weight, float[] bias, float[] out, boolean accumulate) {
         int cout = weight.dim(0);
         int blockPanels = (int) Math.max(1, PackedGemm.KEEP_LIMIT / (4L * XI * cin * NR));
         int blocks = ceilDiv(ceilDiv(cout, NR), blockPanels);
@@ -79,7 +80,7 @@ final class Winograd {
                     PackedGemm.Ctx ctx = PackedGemm.context();
                     float[] v = ctx.winogradInputs(XI * chunkTiles * cin), m = ctx.winogradProducts(XI * chunkTiles * cols);
                     float[] patch = ctx.winogradScratch(Math.max(XI, A * M + M * M) * L); // input patch, or output rows + pixels
-                    for (int i = 0; i < count; i++) transformInput(x, h, w, cin, upsample2x, ty, tx, t0 + i, v, i, count, patch);
+                    for (int i = 0; i < count; i++) transformInput(x, h, w, cin, upsample2x, norm, ty, tx, t0 + i, v, i, count, patch);
                     for (int xi = 0; xi < XI; xi++)
                         PackedGemm.multiplyPacked(count, cols, cin, v, xi * count * cin, cin, u, (int) (xi * xiStride),
                                 m, xi * count * cols, cols, ctx);
@@ -148,10 +149,10 @@ final class Winograd {
      * v[ξ·count·cin + i·cin + c] for every point ξ and channel c. Border tiles are first copied into a
      * zero-padded 6×6 patch so that the transform itself never tests bounds.
      */
-    private static void transformInput(float[] x, int h, int w, int cin, boolean upsample2x, int ty, int tx, int tile,
-                                       float[] v, int i, int count, float[] patch) {
+    private static void transformInput(float[] x, int h, int w, int cin, boolean upsample2x, Norms.Normalized norm,
+                                       int ty, int tx, int tile, float[] v, int i, int count, float[] patch) {
         int b = tile / (ty * tx), rem = tile - b * ty * tx, y0 = (rem / tx) * M - 1, x0 = (rem % tx) * M - 1;
-        boolean interior = !upsample2x && y0 >= 0 && x0 >= 0 && y0 + A <= h && x0 + A <= w;
+        boolean interior = !upsample2x && norm == null && y0 >= 0 && x0 >= 0 && y0 + A <= h && x0 + A <= w;
         // The source image: x itself, or (upsampling) x at half the resolution.
         int sh = upsample2x ? h / 2 : h, sw = upsample2x ? w / 2 : w, shift = upsample2x ? 1 : 0;
         int vStride = count * cin;
@@ -171,7 +172,8 @@ final class Winograd {
                 for (int r = 0; r < A; r++)
                     for (int q = 0; q < A; q++) {
                         int yy = y0 + r, xx = x0 + q, d = (r * A + q) * L;
-                        if (yy < 0 || yy >= h || xx < 0 || xx >= w) java.util.Arrays.fill(patch, d, d + L, 0f);
+                        if (yy < 0 || yy >= h || xx < 0 || xx >= w) java.util.Arrays.fill(patch, d, d + L, 0f); // padding: zeros, normalized or not
+                        else if (norm != null) norm.applyVector(b, (b * sh + (yy >> shift)) * sw + (xx >> shift), c, patch, d);
                         else System.arraycopy(x, ((b * sh + (yy >> shift)) * sw + (xx >> shift)) * cin + c, patch, d, L);
                     }
             }

@@ -48,7 +48,9 @@ class Conv2dTest {
                 {2, 10, 10, 64, 17, 3, 2, 1}, {1, 6, 7, 400, 20, 3, 1, 1}, {1, 7, 5, 3, 8, 3, 2, 0}, {2, 6, 5, 48, 70, 1, 1, 0},
                 {1, 8, 8, 20, 12, 3, 1, 0}, {3, 4, 4, 32, 32, 3, 1, 1}, {1, 11, 13, 12, 5, 3, 2, 1},
                 // Few output pixels against many output channels: the weight-streaming path (FewRowsGemm).
-                {1, 4, 4, 64, 70, 3, 1, 1}, {2, 3, 5, 40, 96, 3, 2, 1}, {1, 2, 3, 33, 64, 1, 1, 0}, {2, 4, 4, 400, 96, 3, 1, 1}};
+                {1, 4, 4, 64, 70, 3, 1, 1}, {2, 3, 5, 40, 96, 3, 2, 1}, {1, 2, 3, 33, 64, 1, 1, 0}, {2, 4, 4, 400, 96, 3, 1, 1},
+                // A handful of output channels (per-pixel dot products): image out of the VAE and the UNet.
+                {1, 9, 10, 32, 3, 3, 1, 1}, {2, 8, 8, 48, 4, 3, 1, 1}, {1, 12, 9, 16, 1, 3, 2, 1}, {1, 10, 10, 32, 2, 1, 1, 0}};
         DType[] types = {DType.F32, DType.F16, DType.BF16};
         int ci = 0;
         for (int[] s : cases) {

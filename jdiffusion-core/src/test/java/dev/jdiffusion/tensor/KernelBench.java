@@ -80,7 +80,7 @@ public final class KernelBench {
         }
         if ("attention".contains(filter) || filter.isEmpty()) {
             // {batch, lq, lk, heads, d}
-            for (int[] s : new int[][]{{2, 4096, 4096, 8, 40}, {2, 4096, 77, 8, 40}, {2, 1024, 1024, 8, 80}, {2, 256, 256, 8, 160}}) {
+            for (int[] s : new int[][]{{2, 4096, 4096, 8, 40}, {2, 4096, 77, 8, 40}, {2, 1024, 1024, 8, 40}, {2, 1024, 1024, 8, 80}, {2, 256, 256, 8, 160}}) {
                 Tensor q = TestData.tensor(r, 1, s[0], s[1], s[3] * s[4]);
                 Tensor k = TestData.tensor(r, 1, s[0], s[2], s[3] * s[4]);
                 Tensor v = TestData.tensor(r, 1, s[0], s[2], s[3] * s[4]);

@@ -57,7 +57,7 @@ class WinogradTest {
             Tensor x = TestData.tensor(r, 1, s[0], s[1], s[2], s[3]);
             WeightTensor w = TestData.weight(r, DType.F16, 0.2, s[4], s[3], 3, 3), b = TestData.weight(r, DType.F32, 0.5, s[4]);
             float[] out = new float[s[0] * 4 * s[1] * s[2] * s[4]];
-            Winograd.conv3x3(x.data(), s[0], 2 * s[1], 2 * s[2], s[3], true, w, b.toFloatArray(), out, false);
+            Winograd.conv3x3(x.data(), s[0], 2 * s[1], 2 * s[2], s[3], true, null, w, b.toFloatArray(), out, false);
             Tensor up = TensorOps.upsampleNearest2x(x);
             assertClose(Conv2dTest.convRef(up, w, b, 1, 1, null), out, 9 * s[3], "upsampled " + Arrays.toString(s));
         }
@@ -68,6 +68,26 @@ class WinogradTest {
             Tensor y = Conv2d.forwardUpsampled2x(x, w, b);
             assertClose(Conv2dTest.convRef(TensorOps.upsampleNearest2x(x), w, b, 1, 1, null), y.data(), 18 * l, "conv2d upsampled " + hw);
         }
+    }
+
+    @Test
+    void normalizedInputIsAppliedAsTilesLoadGivingTheSameBits() {
+        // GroupNorm + SiLU applied inside the input transform must equal normalizing first, bit for bit
+        // (same operations, same order), on both Conv2d paths; padding stays zero, not normalized zero.
+        Random r = new Random(41);
+        int l = PackedGemm.L;
+        for (int hw : new int[]{3, 20}) {
+            Tensor x = TestData.tensor(r, 2, 2, hw, hw + 1, 2 * l);
+            for (int i = 0; i < x.size(); i++) x.data()[i] += 0.7f; // a mean away from zero
+            WeightTensor gamma = TestData.weight(r, DType.F32, 1, 2 * l), beta = TestData.weight(r, DType.F32, 0.5, 2 * l);
+            WeightTensor w = TestData.weight(r, DType.F16, 0.1, 3 * l, 2 * l, 3, 3), b = TestData.weight(r, DType.F32, 0.5, 3 * l);
+            Norms.Normalized lazy = Norms.groupNormLazy(x, 4, gamma, beta, 1e-6, true);
+            Tensor res = TestData.tensor(r, 1, 2, hw, hw + 1, 3 * l);
+            Tensor fused = Conv2d.forward(lazy, w, b, 1, 1, res);
+            Tensor plain = Conv2d.forward(Norms.groupNorm(x, 4, gamma, beta, 1e-6, true), w, b, 1, 1, res);
+            assertTrue(Arrays.equals(plain.data(), fused.data()), "fused normalization differs at " + hw + "x" + (hw + 1));
+        }
+        assertTrue(Winograd.applies(2, 20, 21, 2 * l, 3 * l, 3, 3, 1, 1), "the 20x21 case runs fused");
     }
 
     @Test

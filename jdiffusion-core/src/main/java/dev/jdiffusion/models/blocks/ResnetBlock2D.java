@@ -36,19 +36,16 @@ public final class ResnetBlock2D {
      */
     public Tensor forward(Tensor x, Tensor tembActivated) {
         // Intermediates go back to the buffer pool as soon as they are consumed; x belongs to the caller.
-        Tensor n1 = norm1.forwardSilu(x);
-        Tensor h = conv1.forward(n1);
-        Buffers.recycle(n1);
+        // The norms are applied by the convolutions as they read (never stored where the Winograd path runs).
+        Tensor h = conv1.forward(norm1.lazySilu(x), null);
         if (timeEmbProj != null) {
             Tensor withTime = TensorOps.addPerChannel(h, timeEmbProj.forward(tembActivated));
             Buffers.recycle(h);
             h = withTime;
         }
         Tensor shortcut = convShortcut != null ? convShortcut.forward(x) : x;
-        Tensor n2 = norm2.forwardSilu(h);
+        Tensor y = conv2.forward(norm2.lazySilu(h), shortcut);
         Buffers.recycle(h);
-        Tensor y = conv2.forward(n2, shortcut);
-        Buffers.recycle(n2);
         if (shortcut != x) Buffers.recycle(shortcut);
         if (outputScaleFactor == 1f) return y;
         Tensor scaled = TensorOps.scale(y, 1f / outputScaleFactor);

@@ -2,6 +2,7 @@ package dev.jdiffusion.models.nn;
 
 import dev.jdiffusion.io.WeightSource;
 import dev.jdiffusion.tensor.Conv2d;
+import dev.jdiffusion.tensor.Norms;
 import dev.jdiffusion.tensor.Tensor;
 import dev.jdiffusion.tensor.WeightTensor;
 
@@ -26,6 +27,9 @@ public final class Conv2dLayer {
             throw new IllegalStateException(weight.name() + ": the fused upsampling needs a 3×3 stride-1 padding-1 convolution");
         return Conv2d.forwardUpsampled2x(x, weight, bias);
     }
+
+    /** The convolution of a normalized input (+ residual, may be null), without making the normalized tensor where possible. */
+    public Tensor forward(Norms.Normalized x, Tensor residual) { return Conv2d.forward(x, weight, bias, stride, padding, residual); }
 
     /** forward(x) + residual in one pass (residual: the output's shape). */
     public Tensor forward(Tensor x, Tensor residual) { return Conv2d.forward(x, weight, bias, stride, padding, residual); }

@@ -22,4 +22,7 @@ public final class GroupNorm {
 
     /** Group norm followed by SiLU, in one pass. */
     public Tensor forwardSilu(Tensor x) { return Norms.groupNorm(x, groups, gamma, beta, eps, true); }
+
+    /** Group norm + SiLU of x not yet applied, for a convolution to apply as it reads x. */
+    public Norms.Normalized lazySilu(Tensor x) { return Norms.groupNormLazy(x, groups, gamma, beta, eps, true); }
 }
