@@ -83,7 +83,11 @@ class WinogradTest {
             WeightTensor w = TestData.weight(r, DType.F16, 0.1, 3 * l, 2 * l, 3, 3), b = TestData.weight(r, DType.F32, 0.5, 3 * l);
             Norms.Normalized lazy = Norms.groupNormLazy(x, 4, gamma, beta, 1e-6, true);
             Tensor res = TestData.tensor(r, 1, 2, hw, hw + 1, 3 * l);
-            Tensor fused = Conv2d.forward(lazy, w, b, 1, 1, res);
+            float[] fusedOut = res.data().clone();
+            if (Winograd.applies(2, hw, hw + 1, 2 * l, 3 * l, 3, 3, 1, 1))
+                Winograd.conv3x3(x.data(), 2, hw, hw + 1, 2 * l, false, lazy, w, b.toFloatArray(), fusedOut, true);
+            Tensor fused = Winograd.applies(2, hw, hw + 1, 2 * l, 3 * l, 3, 3, 1, 1)
+                    ? new Tensor(fusedOut, res.shape()) : Conv2d.forward(lazy, w, b, 1, 1, res);
             Tensor plain = Conv2d.forward(Norms.groupNorm(x, 4, gamma, beta, 1e-6, true), w, b, 1, 1, res);
             assertTrue(Arrays.equals(plain.data(), fused.data()), "fused normalization differs at " + hw + "x" + (hw + 1));
         }
