@@ -23,12 +23,19 @@ public final class Conv2d {
      * modified) is added to the result in the same pass.
      */
     public static Tensor forward(Tensor x, WeightTensor w, WeightTensor bias, int stride, int padding, Tensor residual) {
-        if (!OpProfile.ON) return forward(x, w, bias, stride, padding, residual, true);
+        return profiled(x, null, w, bias, stride, padding, residual);
+    }
+
+    /** {@link #compute}, timed per call shape when {@link OpProfile} is on. */
+    private static Tensor profiled(Tensor x, Norms.Normalized norm, WeightTensor w, WeightTensor bias, int stride,
+                                   int padding, Tensor residual) {
+        if (!OpProfile.ON) return compute(x, norm, w, bias, stride, padding, residual, true);
         long t0 = System.nanoTime();
-        Tensor y = forward(x, w, bias, stride, padding, residual, true);
+        Tensor y = compute(x, norm, w, bias, stride, padding, residual, true);
         OpProfile.add("conv" + w.dim(2) + "x" + w.dim(3) + "/" + stride + " " + java.util.Arrays.toString(x.shape()) + " -> " + w.dim(0)
                 + (Winograd.applies(x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), w.dim(3), stride, padding) ? " winograd"
-                : FewRowsGemm.suits(y.size() / w.dim(0), w.dim(0), x.dim(3) * w.dim(2) * w.dim(3)) ? " few-rows" : ""),
+                : FewRowsGemm.suits(y.size() / w.dim(0), w.dim(0), x.dim(3) * w.dim(2) * w.dim(3)) ? " few-rows" : "")
+                + (norm != null ? ", normalized input" : ""),
                 System.nanoTime() - t0, 2L * y.size() * x.dim(3) * w.dim(2) * w.dim(3));
         return y;
     }
@@ -61,41 +68,25 @@ public final class Conv2d {
      */
     public static Tensor forward(Norms.Normalized in, WeightTensor w, WeightTensor bias, int stride, int padding, Tensor residual) {
         Tensor x = in.x();
-        int n = x.dim(0), h = x.dim(1), wd = x.dim(2), cin = x.dim(3), cout = w.dim(0);
-        if (w.dim(1) != cin)
-            throw new IllegalArgumentException(w.name() + ": input has " + cin + " channels, weight expects " + w.dim(1));
         // Applying the norm while loading costs SiLU 2.25 times per value (tiles overlap) and the in-place
         // reading of interior tiles: worth it only where the normalized tensor would be big (the VAE).
-        if (x.size() < LAZY_NORM_MIN_VALUES || !Winograd.applies(n, h, wd, cin, cout, w.dim(2), w.dim(3), stride, padding)) {
-            Tensor normed = in.materialize();
-            Tensor y = forward(normed, w, bias, stride, padding, residual);
-            Buffers.recycle(normed);
-            return y;
-        }
-        long t0 = OpProfile.ON ? System.nanoTime() : 0;
-        FlopCounter.add(2L * n * h * wd * cout * cin * 9);
-        float[] out;
-        if (residual != null) {
-            if (residual.size() != n * h * wd * cout)
-                throw new IllegalArgumentException(w.name() + ": residual " + residual + " does not match output");
-            out = Buffers.copyOf(residual.data());
-        } else {
-            out = Buffers.take(n * h * wd * cout);
-        }
-        Winograd.conv3x3(x.data(), n, h, wd, cin, false, in, w, bias == null ? null : bias.toFloatArray(), out, residual != null);
-        if (OpProfile.ON)
-            OpProfile.add("conv3x3/1 " + java.util.Arrays.toString(x.shape()) + " -> " + cout + " winograd, normalized input",
-                    System.nanoTime() - t0, 2L * n * h * wd * cout * cin * 9);
-        return new Tensor(out, n, h, wd, cout);
+        if (x.size() >= LAZY_NORM_MIN_VALUES && w.dim(1) == x.dim(3)
+                && Winograd.applies(x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), w.dim(3), stride, padding))
+            return profiled(x, in, w, bias, stride, padding, residual);
+        Tensor normed = in.materialize();
+        Tensor y = forward(normed, w, bias, stride, padding, residual);
+        Buffers.recycle(normed);
+        return y;
     }
 
     /** The convolution as an implicit GEMM even where Winograd applies: the benchmarks' baseline. */
     static Tensor forwardImplicitGemm(Tensor x, WeightTensor w, WeightTensor bias, int stride, int padding) {
-        return forward(x, w, bias, stride, padding, null, false);
+        return compute(x, null, w, bias, stride, padding, null, false);
     }
 
-    private static Tensor forward(Tensor x, WeightTensor w, WeightTensor bias, int stride, int padding, Tensor residual,
-                                  boolean winograd) {
+    /** @param norm applied to x by the Winograd path as it loads tiles; non-null only where that path runs */
+    private static Tensor compute(Tensor x, Norms.Normalized norm, WeightTensor w, WeightTensor bias, int stride,
+                                  int padding, Tensor residual, boolean winograd) {
         int n = x.dim(0), h = x.dim(1), wd = x.dim(2), cin = x.dim(3);
         int cout = w.dim(0), kh = w.dim(2), kw = w.dim(3);
         if (w.dim(1) != cin)
@@ -113,15 +104,14 @@ public final class Conv2d {
         }
         float[] bf = bias == null ? null : bias.toFloatArray();
         if (winograd && Winograd.applies(n, h, wd, cin, cout, kh, kw, stride, padding)) {
-            Winograd.conv3x3(x.data(), n, h, wd, cin, w, bf, out, residual != null);
+            Winograd.conv3x3(x.data(), n, h, wd, cin, false, norm, w, bf, out, residual != null);
         } else if (cout <= NARROW_OUTPUTS && cin % PackedGemm.L == 0 && pixels >= 64) {
             narrow(x.data(), n, h, wd, cin, w, bf, stride, padding, oh, ow, out, residual != null);
         } else if (kh == 1 && kw == 1 && stride == 1 && padding == 0) {
             PackedGemm.linear(pixels, x.data(), 0, flatView(w), bf, out, 0, residual != null);
         } else if (FewRowsGemm.suits(pixels, cout, cin * kh * kw)) {
-            WeightTensor rows = new WeightTensor(w.name(), w.dtype(), new int[]{cout, cin * kh * kw}, w.segment());
             FewRowsGemm.multiply(pixels, cin * kh * kw, FewRowsGemm.convPatches(x.data(), n, h, wd, cin, kh, kw, stride, padding),
-                    rows, bf, out, 0, cout, residual != null);
+                    flatView(w), bf, out, 0, cout, residual != null);
         } else {
             PackedGemm.multiply(pixels, cout, cin * kh * kw,
                     PackedGemm.convPatches(x.data(), n, h, wd, cin, kh, kw, stride, padding),
@@ -225,8 +215,8 @@ public final class Conv2d {
         return dst;
     }
 
-    /** A 1x1 convolution weight [out, in, 1, 1] seen as a linear weight [out, in] (same bytes). */
+    /** A convolution weight [out, in, kh, kw] seen as rows [out, in·kh·kw] (same bytes): a 1×1 one is a linear weight. */
     private static WeightTensor flatView(WeightTensor w) {
-        return new WeightTensor(w.name(), w.dtype(), new int[]{w.dim(0), w.dim(1)}, w.segment());
+        return new WeightTensor(w.name(), w.dtype(), new int[]{w.dim(0), w.dim(1) * w.dim(2) * w.dim(3)}, w.segment());
     }
 }

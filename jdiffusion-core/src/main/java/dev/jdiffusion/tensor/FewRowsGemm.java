@@ -52,12 +52,12 @@ final class FewRowsGemm {
             Parallel.forTasks(aPanels, pn -> a.pack(pn * NR, ap, pn * k * NR));
             // Tasks: runs of weight row groups; every task reads all of A (small), each weight once.
             int tasks = Math.min(groups, 4 * Parallel.threads());
-            int nb = Math.max(1, (k + KC - 1) / KC);
+            int[] kb = PackedGemm.uniformBlocks(k);
             Parallel.forTasks(tasks, t -> {
                 float[] wb = PackedGemm.context().weightRows();
                 int g0 = (int) ((long) groups * t / tasks), g1 = (int) ((long) groups * (t + 1) / tasks);
-                for (int q = 0; q < nb; q++) {
-                    int k0 = (int) ((long) k * q / nb), kc = (int) ((long) k * (q + 1) / nb) - k0;
+                for (int q = 0; q + 1 < kb.length; q++) {
+                    int k0 = kb[q], kc = kb[q + 1] - k0;
                     for (int g = g0; g < g1; g++) {
                         int j = g * MR;
                         for (int r = 0; r < MR; r++)

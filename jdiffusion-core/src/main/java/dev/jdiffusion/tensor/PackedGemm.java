@@ -46,7 +46,7 @@ public final class PackedGemm {
         final float[] apack = new float[MR * KC];
         final float[] tile = new float[MR * NR];
         float[] tmp = new float[1024];
-        private float[] rowBlock, winogradInputs, winogradProducts, winogradScratch;
+        private float[] rowBlock, weightRows, winogradInputs, winogradProducts, winogradScratch;
 
         float[] winogradInputs(int size) { return winogradInputs = grow(winogradInputs, size); }
 
@@ -57,8 +57,6 @@ public final class PackedGemm {
         private static float[] grow(float[] buf, int size) {
             return buf != null && buf.length >= size ? buf : new float[size];
         }
-
-        private float[] weightRows;
 
         /** MR rows of KC floats: weight rows converted for {@link FewRowsGemm}. */
         float[] weightRows() {
@@ -187,9 +185,10 @@ public final class PackedGemm {
      */
     static void multiplyPacked(int m, int n, int k, float[] a, int aOff, int lda, float[] b, int bOff,
                                float[] c, int cOff, int ldc, Ctx ctx) {
-        int panels = (n + NR - 1) / NR, nb = Math.max(1, (k + KC - 1) / KC);
-        for (int q = 0; q < nb; q++) {
-            int k0 = (int) ((long) k * q / nb), kc = (int) ((long) k * (q + 1) / nb) - k0;
+        int panels = (n + NR - 1) / NR;
+        int[] kb = uniformBlocks(k);
+        for (int q = 0; q + 1 < kb.length; q++) {
+            int k0 = kb[q], kc = kb[q + 1] - k0;
             for (int i = 0; i < m; i += MR) {
                 int rows = Math.min(MR, m - i);
                 if (rows == MR && n % NR == 0) {
@@ -199,11 +198,7 @@ public final class PackedGemm {
                                 ldc, q > 0, null, 0);
                     continue;
                 }
-                float[] dst = ctx.apack;
-                for (int r = 0; r < MR; r++) {
-                    int src = aOff + (i + Math.min(r, rows - 1)) * lda + k0;
-                    for (int p = 0; p < kc; p++) dst[p * MR + r] = a[src + p];
-                }
+                packRows(a, aOff, lda, i, rows, k0, kc, ctx.apack);
                 for (int p = 0; p < panels; p++) {
                     int j = p * NR;
                     tile(kc, ctx, b, bOff + p * k * NR + k0 * NR, c, cOff + i * ldc + j, ldc, rows,
@@ -272,14 +267,16 @@ public final class PackedGemm {
         return new ASource() {
             public int[] kBlocks() { return kb; }
 
-            public void pack(int i0, int rows, int q, float[] dst) {
-                int k0 = kb[q], kc = kb[q + 1] - k0;
-                for (int r = 0; r < MR; r++) {
-                    int src = aOff + (i0 + Math.min(r, rows - 1)) * lda + k0;
-                    for (int p = 0; p < kc; p++) dst[p * MR + r] = a[src + p];
-                }
-            }
+            public void pack(int i0, int rows, int q, float[] dst) { packRows(a, aOff, lda, i0, rows, kb[q], kb[q + 1] - kb[q], dst); }
         };
+    }
+
+    /** dst[p*MR + r] = a[aOff + (i0 + r)*lda + k0 + p] for p < kc; rows past {@code rows} repeat the last one. */
+    private static void packRows(float[] a, int aOff, int lda, int i0, int rows, int k0, int kc, float[] dst) {
+        for (int r = 0; r < MR; r++) {
+            int src = aOff + (i0 + Math.min(r, rows - 1)) * lda + k0;
+            for (int p = 0; p < kc; p++) dst[p * MR + r] = a[src + p];
+        }
     }
 
     /** B = a linear weight [n, k] (rows contiguous along k), any float dtype. */
