@@ -92,7 +92,18 @@ public final class PngFiles {
     /** A decoded PNG (or any format ImageIO reads) and its text chunks. */
     public record Read(RgbImage image, Map<String, String> text) {}
 
+    /** The image as RGB (Pillow's {@code convert("RGB")}: grey repeated, alpha dropped) and its text chunks. */
     public static Read read(Path file) throws IOException {
+        Decoded d = decode(file);
+        return new Read(d.image().toRgb(), d.text());
+    }
+
+    /** The image in its own mode (grey, grey + alpha, RGB, RGBA), as Pillow opens it: for masks and control images. */
+    public static PilImage readPixels(Path file) throws IOException { return decode(file).image(); }
+
+    private record Decoded(PilImage image, Map<String, String> text) {}
+
+    private static Decoded decode(Path file) throws IOException {
         try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
             if (in == null) throw new IOException(file + ": cannot open image");
             var readers = ImageIO.getImageReaders(in);
@@ -105,7 +116,8 @@ public final class PngFiles {
                 IIOMetadata meta = reader.getImageMetadata(0);
                 if (meta != null && java.util.Arrays.asList(meta.getMetadataFormatNames()).contains(FORMAT))
                     collectText((Node) meta.getAsTree(FORMAT), text);
-                return new Read(RgbImage.fromBufferedImage(img), text);
+                // From the raster: getRGB would pass grey through a gamma curve (Java's linear grey colour space).
+                return new Decoded(PilImage.fromBufferedImage(img), text);
             } catch (IOException | RuntimeException e) {
                 throw new IOException(file + ": cannot decode image: " + e.getMessage(), e);
             } finally {
