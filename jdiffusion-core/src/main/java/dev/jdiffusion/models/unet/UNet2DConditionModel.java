@@ -61,7 +61,16 @@ public final class UNet2DConditionModel {
      * @param context   text encoder hidden states (N, L, cross_attention_dim)
      * @return the model output (N, H, W, out_channels)
      */
-    public Tensor forward(Tensor sample, float[] timesteps, Tensor context) {
+    public Tensor forward(Tensor sample, float[] timesteps, Tensor context) { return forward(sample, timesteps, context, null); }
+
+    /**
+     * The forward pass with ControlNet residuals (diffusers' {@code down_block_additional_residuals} and
+     * {@code mid_block_additional_residual}): added to the skip connections once the down path is done (the
+     * down and mid blocks see the plain values), and to the mid block's output.
+     *
+     * @param residuals null for none; its tensors are read, not modified
+     */
+    public Tensor forward(Tensor sample, float[] timesteps, Tensor context, UNetResiduals residuals) {
         if (sample.dim(3) != config.inChannels())
             throw new IllegalArgumentException("UNet expects " + config.inChannels() + " latent channels, got " + sample.dim(3));
         if (context.dim(2) != config.crossAttentionDim())
@@ -77,6 +86,14 @@ public final class UNet2DConditionModel {
         skips.add(h);
         for (UNetBlocks.DownBlock b : downBlocks) h = b.forward(h, temb, context, skips);
         h = midBlock.forward(h, temb, context);
+        if (residuals != null) {
+            if (residuals.down().size() != skips.size())
+                throw new IllegalArgumentException("the UNet has " + skips.size() + " skip connections but got "
+                        + residuals.down().size() + " ControlNet residuals (a ControlNet for another architecture?)");
+            // The skips belong to this pass (the up blocks consume them): add in place.
+            for (int i = 0; i < skips.size(); i++) addInPlace(skips.get(i), residuals.down().get(i), "down residual " + i);
+            addInPlace(h, residuals.mid(), "mid residual");
+        }
         for (UNetBlocks.UpBlock b : upBlocks) {
             // The upsampled size must match the skip the next block concatenates (odd sizes round down going down).
             int remaining = skips.size() - b.skipCount();
@@ -88,5 +105,21 @@ public final class UNet2DConditionModel {
         Tensor out = convOut.forward(normed);
         Buffers.recycle(normed);
         return out;
+    }
+
+    /** x += r, r of x's shape or (N, 1, 1, C) broadcast over every position. */
+    static void addInPlace(Tensor x, Tensor r, String what) {
+        int n = x.dim(0), c = x.dim(3), pixels = x.dim(1) * x.dim(2);
+        float[] xs = x.data(), rs = r.data();
+        if (r.size() == x.size() && r.dim(1) == x.dim(1) && r.dim(3) == c) {
+            for (int i = 0; i < xs.length; i++) xs[i] += rs[i];
+        } else if (r.dim(0) == n && r.dim(1) == 1 && r.dim(2) == 1 && r.dim(3) == c) {
+            for (int b = 0; b < n; b++)
+                for (int p = 0; p < pixels; p++)
+                    for (int ch = 0; ch < c; ch++) xs[(b * pixels + p) * c + ch] += rs[b * c + ch];
+        } else {
+            throw new IllegalArgumentException(what + " has shape " + java.util.Arrays.toString(r.shape())
+                    + " but the UNet's tensor there has " + java.util.Arrays.toString(x.shape()));
+        }
     }
 }

@@ -12,8 +12,11 @@ import dev.jdiffusion.tensor.TensorOps;
 import java.util.ArrayList;
 import java.util.List;
 
-/** The UNet's down, mid and up blocks (diffusers' unet_2d_blocks), with and without cross-attention. */
-final class UNetBlocks {
+/**
+ * The UNet's down, mid and up blocks (diffusers' unet_2d_blocks), with and without cross-attention. Public so
+ * that ControlNetModel, a copy of the UNet's down half, is built from the same blocks.
+ */
+public final class UNetBlocks {
     private UNetBlocks() {}
 
     /** The transformer's output; its input h (a resnet output nobody else holds) goes back to the pool. */
@@ -24,12 +27,12 @@ final class UNetBlocks {
     }
 
     /** CrossAttnDownBlock2D (with attentions) or DownBlock2D (without). */
-    static final class DownBlock {
+    public static final class DownBlock {
         private final List<ResnetBlock2D> resnets = new ArrayList<>();
         private final List<Transformer2DModel> attentions = new ArrayList<>();
         private final Downsample2D downsampler;
 
-        DownBlock(WeightSource w, UNet2DConditionConfig c, int index, int in, int out, boolean crossAttention, boolean addDownsample) {
+        public DownBlock(WeightSource w, UNet2DConditionConfig c, int index, int in, int out, boolean crossAttention, boolean addDownsample) {
             int heads = c.numAttentionHeads().get(index);
             for (int j = 0; j < c.layersPerBlock().get(index); j++) {
                 resnets.add(new ResnetBlock2D(w.prefixed("resnets." + j + "."), j == 0 ? in : out, out,
@@ -42,7 +45,7 @@ final class UNetBlocks {
         }
 
         /** Runs the block; appends every output the up path will concatenate back to {@code skips}. */
-        Tensor forward(Tensor h, Tensor temb, Tensor context, List<Tensor> skips) {
+        public Tensor forward(Tensor h, Tensor temb, Tensor context, List<Tensor> skips) {
             for (int j = 0; j < resnets.size(); j++) {
                 // h itself is kept: it is a skip (or the caller's input).
                 h = resnets.get(j).forward(h, temb);
@@ -58,11 +61,11 @@ final class UNetBlocks {
     }
 
     /** UNetMidBlock2DCrossAttn: resnet, then (transformer, resnet) pairs. */
-    static final class MidBlock {
+    public static final class MidBlock {
         private final List<ResnetBlock2D> resnets = new ArrayList<>();
         private final List<Transformer2DModel> attentions = new ArrayList<>();
 
-        MidBlock(WeightSource w, UNet2DConditionConfig c) {
+        public MidBlock(WeightSource w, UNet2DConditionConfig c) {
             int last = c.blockOutChannels().size() - 1, ch = c.blockOutChannels().get(last);
             int heads = c.numAttentionHeads().get(last);
             for (int j = 0; j < 2; j++)
@@ -72,7 +75,7 @@ final class UNetBlocks {
                     c.transformerLayersPerBlock().get(last), c.crossAttentionDim(), c.normNumGroups()));
         }
 
-        Tensor forward(Tensor h, Tensor temb, Tensor context) {
+        public Tensor forward(Tensor h, Tensor temb, Tensor context) {
             h = resnets.get(0).forward(h, temb); // the input is the last skip: kept
             for (int j = 0; j < attentions.size(); j++) {
                 h = attendAndRecycle(attentions.get(j), h, context);
