@@ -1,9 +1,14 @@
 package dev.jdiffusion.cli;
 
+import dev.jdiffusion.image.Canny;
+import dev.jdiffusion.image.PilImage;
 import dev.jdiffusion.image.PngFiles;
 import dev.jdiffusion.image.RgbImage;
 import dev.jdiffusion.io.checkpoint.PredictionType;
 import dev.jdiffusion.io.hub.ModelLocator;
+import dev.jdiffusion.models.controlnet.ControlNetModel;
+import dev.jdiffusion.pipelines.ControlNetUnit;
+import dev.jdiffusion.pipelines.ControlNets;
 import dev.jdiffusion.pipelines.GenerationRequest;
 import dev.jdiffusion.pipelines.LoadOptions;
 import dev.jdiffusion.pipelines.GenerationResult;
@@ -15,15 +20,19 @@ import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
 /** `jdiffusion generate`: text-to-image (and image-to-image with --init-image), written to PNG with its parameters. */
 @Command(name = "generate", mixinStandardHelpOptions = true,
-        description = "Generate images from a prompt (or transform --init-image) and write PNGs that carry their parameters.")
+        description = "Generate images from a prompt (or transform --init-image, repaint its --mask, follow --controlnet"
+                + " control images) and write PNGs that carry their parameters.")
 final class GenerateCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
@@ -77,6 +86,33 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--strength", defaultValue = "0.75", description = "img2img: how much of the init image to redraw, in (0, 1] (default: ${DEFAULT-VALUE}).")
     double strength;
 
+    @Option(names = "--mask", description = "Inpainting: repaint where this mask is white (grey >= 128), keep the init image where it is black; resized to the image.")
+    Path mask;
+
+    @Option(names = "--padding-mask-crop", description = "Inpaint only masked (A1111): generate the region around the mask, padded by this many pixels, at full size, then paste it back.")
+    Integer paddingMaskCrop;
+
+    @Option(names = "--controlnet", description = "A ControlNet: a diffusers folder, a single file (control_v11p_sd15_canny.safetensors style) or a cached hub id. Repeat for several, matched by order with --control-image and the other --control-* options.")
+    List<String> controlNets = new ArrayList<>();
+
+    @Option(names = "--control-image", description = "The control image of each --controlnet (an edge map, depth map, pose...), resized to the image.")
+    List<Path> controlImages = new ArrayList<>();
+
+    @Option(names = "--control-scale", description = "Each ControlNet's weight (default 1.0; given once, it applies to all).")
+    List<Double> controlScales = new ArrayList<>();
+
+    @Option(names = "--control-guidance-start", description = "Fraction of the steps before which each ControlNet is off (default 0; once = all).")
+    List<Double> controlStarts = new ArrayList<>();
+
+    @Option(names = "--control-guidance-end", description = "Fraction of the steps after which each ControlNet is off (default 1; once = all).")
+    List<Double> controlEnds = new ArrayList<>();
+
+    @Option(names = "--control-preprocess", description = "Turn each control image into edges first: canny:LOW:HIGH (OpenCV's Canny, as the ControlNet annotators), or none.")
+    List<String> controlPreprocess = new ArrayList<>();
+
+    @Option(names = "--guess-mode", description = "ControlNet guess mode: the nets see only the prompt, deeper residuals weigh more.")
+    boolean guessMode;
+
     @Option(names = {"-o", "--output"}, defaultValue = "out.png", description = "Output PNG; further images go to <stem>-<i>.png (default: ${DEFAULT-VALUE}).")
     Path output;
 
@@ -97,11 +133,22 @@ final class GenerateCommand implements Callable<Integer> {
                 .size(width == null ? 0 : width, height == null ? 0 : height);
         if (seed != null) b.seed(seed);
         if (init != null) b.initImage(init, strength);
-        GenerationRequest request = b.build();
-        if (seed == null) err.println("seed: " + request.seed());
+        if (mask != null) b.mask(readImage("--mask", mask)).paddingMaskCrop(paddingMaskCrop);
+        b.guessMode(guessMode);
+        List<PilImage> controls = new ArrayList<>();
+        for (Path p : controlImages) controls.add(readImage("--control-image", p));
 
         StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(ModelLocator.resolve(model),
                 new LoadOptions(config, predictionType == null ? null : PredictionType.parse(predictionType), vae));
+        for (int i = 0; i < controlNets.size(); i++) {
+            ControlNetModel net = ControlNets.load(ModelLocator.resolve(controlNets.get(i)), pipeline.model().unet().config(),
+                    pipeline.modelName());
+            String pre = pick(controlPreprocess, i, null);
+            b.controlNet(new ControlNetUnit(net, controls.get(i), pick(controlScales, i, 1.0), pick(controlStarts, i, 0.0),
+                    pick(controlEnds, i, 1.0), pre == null || pre.equals("none") ? null : pre));
+        }
+        GenerationRequest request = b.build();
+        if (seed == null) err.println("seed: " + request.seed());
         ProgressBar bar = new ProgressBar(err, !quiet && ProgressBar.stderrIsTerminal(), "generating");
         GenerationResult result = pipeline.generate(request, (done, total) -> {
             bar.update(done, total);
@@ -129,12 +176,62 @@ final class GenerateCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--init-image " + initImage + ": file not found");
         if (initImage != null && !(strength > 0 && strength <= 1))
             throw new ParameterException(spec.commandLine(), "--strength must be in (0, 1], got " + strength);
+        if (mask != null && !Files.isRegularFile(mask))
+            throw new ParameterException(spec.commandLine(), "--mask " + mask + ": file not found");
+        if (mask != null && initImage == null)
+            throw new ParameterException(spec.commandLine(), "--mask needs --init-image (the picture to repaint)");
+        if (paddingMaskCrop != null && mask == null)
+            throw new ParameterException(spec.commandLine(), "--padding-mask-crop needs --mask");
+        if (paddingMaskCrop != null && paddingMaskCrop < 0)
+            throw new ParameterException(spec.commandLine(), "--padding-mask-crop must be at least 0, got " + paddingMaskCrop);
+        int nets = controlNets.size();
+        if (controlImages.size() != nets)
+            throw new ParameterException(spec.commandLine(), "each --controlnet needs its --control-image: got " + nets
+                    + " --controlnet and " + controlImages.size() + " --control-image");
+        for (Path p : controlImages)
+            if (!Files.isRegularFile(p)) throw new ParameterException(spec.commandLine(), "--control-image " + p + ": file not found");
+        for (var o : List.of(Map.entry("--control-scale", controlScales.size()), Map.entry("--control-guidance-start", controlStarts.size()),
+                Map.entry("--control-guidance-end", controlEnds.size()), Map.entry("--control-preprocess", controlPreprocess.size())))
+            if (o.getValue() > 0 && (nets == 0 || (o.getValue() != 1 && o.getValue() != nets)))
+                throw new ParameterException(spec.commandLine(), o.getKey() + " is given " + o.getValue() + " times for "
+                        + nets + " --controlnet: give it once (for all) or once per ControlNet");
+        if (guessMode && nets == 0) throw new ParameterException(spec.commandLine(), "--guess-mode needs --controlnet");
+        for (int i = 0; i < nets; i++) {
+            double s = pick(controlStarts, i, 0.0), e = pick(controlEnds, i, 1.0), scale = pick(controlScales, i, 1.0);
+            if (!Double.isFinite(scale)) throw new ParameterException(spec.commandLine(), "--control-scale must be a number");
+            if (!(s >= 0 && e <= 1 && s < e))
+                throw new ParameterException(spec.commandLine(), "--control-guidance-start " + s + " and --control-guidance-end "
+                        + e + " must satisfy 0 <= start < end <= 1");
+            String pre = pick(controlPreprocess, i, null);
+            if (pre != null && !pre.equals("none")) {
+                try {
+                    Canny.parseSpec(pre);
+                } catch (IllegalArgumentException ex) {
+                    throw new ParameterException(spec.commandLine(), "--control-preprocess: " + ex.getMessage());
+                }
+            }
+        }
         if (predictionType != null) {
             try {
                 PredictionType.parse(predictionType);
             } catch (IllegalArgumentException e) {
                 throw new ParameterException(spec.commandLine(), "--prediction-type: " + e.getMessage());
             }
+        }
+    }
+
+    /** The i-th value of a per-ControlNet option: its own, the only one given (for all), or the default. */
+    private static <T> T pick(List<T> values, int i, T fallback) {
+        if (values.isEmpty()) return fallback;
+        return values.size() == 1 ? values.getFirst() : values.get(i);
+    }
+
+    /** A mask or control image in its own mode; a picture that cannot be read is one line naming the option. */
+    private PilImage readImage(String option, Path file) {
+        try {
+            return PngFiles.readPixels(file);
+        } catch (IOException e) {
+            throw new ParameterException(spec.commandLine(), option + " " + e.getMessage());
         }
     }
 

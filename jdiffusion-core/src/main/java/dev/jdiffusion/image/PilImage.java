@@ -100,10 +100,13 @@ public record PilImage(int width, int height, Mode mode, byte[] pixels) {
         return new PilImage(w, h, mode, out);
     }
 
-    /** {@code resize((w, h), filter, box)} of a mode without alpha; {@code box = {x0, y0, x1, y1}} may be empty along an axis. */
+    /** {@code resize((w, h), filter, box)}; {@code box = {x0, y0, x1, y1}} may be empty along an axis. */
     public PilImage resize(int w, int h, PilResize.Filter filter, double[] box) {
-        if (mode.alpha) throw new IllegalArgumentException("resize with a box is implemented for L and RGB, not " + mode);
-        return new PilImage(w, h, mode, PilResize.resize(pixels, width, height, mode.bands, w, h, filter, box));
+        if (w == width && h == height && box[0] == 0 && box[1] == 0 && box[2] == width && box[3] == height)
+            return new PilImage(w, h, mode, pixels.clone());
+        byte[] out = mode.alpha ? PilResize.resizeWithAlpha(pixels, width, height, mode.bands, w, h, filter, box)
+                : PilResize.resize(pixels, width, height, mode.bands, w, h, filter, box);
+        return new PilImage(w, h, mode, out);
     }
 
     /** {@code crop((x1, y1, x2, y2))}: pixels outside the image are 0. */

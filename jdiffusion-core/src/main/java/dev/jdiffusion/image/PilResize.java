@@ -101,6 +101,12 @@ public final class PilResize {
      */
     public static byte[] resizeWithAlpha(byte[] pixels, int width, int height, int bands, int outWidth, int outHeight,
                                          Filter filter) {
+        return resizeWithAlpha(pixels, width, height, bands, outWidth, outHeight, filter, null);
+    }
+
+    /** {@link #resizeWithAlpha(byte[], int, int, int, int, int, Filter)} of the source region {@code box} (see {@link #resize}). */
+    public static byte[] resizeWithAlpha(byte[] pixels, int width, int height, int bands, int outWidth, int outHeight,
+                                         Filter filter, double[] box) {
         if (bands != 2 && bands != 4) throw new IllegalArgumentException("an image with alpha has 2 or 4 bands, not " + bands);
         byte[] pre = pixels.clone();
         for (int p = 0; p < pre.length; p += bands) {
@@ -110,7 +116,7 @@ public final class PilResize {
                 pre[p + c] = (byte) (((t >> 8) + t) >> 8);
             }
         }
-        byte[] out = resize(pre, width, height, bands, outWidth, outHeight, filter, null);
+        byte[] out = resize(pre, width, height, bands, outWidth, outHeight, filter, box);
         for (int p = 0; p < out.length; p += bands) {
             int a = out[p + bands - 1] & 0xff;
             if (a == 255 || a == 0) continue;

@@ -57,14 +57,8 @@ public record RgbImage(int width, int height, byte[] rgb) {
         return new RgbImage(w, h, out);
     }
 
-    /** Resized with bicubic interpolation (for init images whose size is not the requested one). */
+    /** Resized as diffusers' image processor resizes init images: Pillow's LANCZOS, aspect ratio not kept ({@link PilResize}). */
     public RgbImage resized(int newWidth, int newHeight) {
-        if (newWidth == width && newHeight == height) return this;
-        BufferedImage dst = new BufferedImage(newWidth, newHeight, BufferedImage.TYPE_INT_RGB);
-        var g = dst.createGraphics();
-        g.setRenderingHint(java.awt.RenderingHints.KEY_INTERPOLATION, java.awt.RenderingHints.VALUE_INTERPOLATION_BICUBIC);
-        g.drawImage(toBufferedImage(), 0, 0, newWidth, newHeight, null);
-        g.dispose();
-        return fromBufferedImage(dst);
+        return PilResize.resize(this, newWidth, newHeight, PilResize.Filter.LANCZOS);
     }
 }

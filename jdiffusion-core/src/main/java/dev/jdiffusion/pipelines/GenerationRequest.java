@@ -1,7 +1,10 @@
 package dev.jdiffusion.pipelines;
 
+import dev.jdiffusion.image.PilImage;
 import dev.jdiffusion.image.RgbImage;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.ThreadLocalRandom;
 
@@ -16,6 +19,14 @@ import java.util.concurrent.ThreadLocalRandom;
  *                    one after the final layer norm (diffusers' {@code clip_skip=1}), and so on
  * @param initImage   the image to start from (img2img), or null for text-to-image
  * @param strength    how much of the init image to replace with noise, in (0, 1]; ignored without one
+ * @param mask        inpainting: white (≥ 128 once grey) is repainted, black kept; any size (resized to the
+ *                    image's), in its own mode (grey or colour); null for none
+ * @param paddingMaskCrop A1111's "inpaint only masked" with this many pixels of padding (diffusers'
+ *                    {@code padding_mask_crop}): only the region around the mask is generated, at full size,
+ *                    and pasted back; null to generate the whole picture
+ * @param controlNets the ControlNets steering the generation, in order (empty for none)
+ * @param guessMode   ControlNet guess mode (A1111's "ControlNet is more important"-style): the nets see only
+ *                    the prompt, and their deeper residuals count more
  */
 public record GenerationRequest(
         String prompt,
@@ -29,7 +40,11 @@ public record GenerationRequest(
         int batchSize,
         int clipSkip,
         RgbImage initImage,
-        double strength) {
+        double strength,
+        PilImage mask,
+        Integer paddingMaskCrop,
+        List<ControlNetUnit> controlNets,
+        boolean guessMode) {
 
     public GenerationRequest {
         Objects.requireNonNull(prompt, "prompt");
@@ -41,7 +56,13 @@ public record GenerationRequest(
         if (initImage != null && !(strength > 0 && strength <= 1))
             throw new IllegalArgumentException("strength must be in (0, 1], got " + strength);
         if (!Double.isFinite(guidanceScale)) throw new IllegalArgumentException("guidance scale must be a number");
+        controlNets = controlNets == null ? List.of() : List.copyOf(controlNets);
+        if (paddingMaskCrop != null && paddingMaskCrop < 0)
+            throw new IllegalArgumentException("padding mask crop must be at least 0 pixels, got " + paddingMaskCrop);
     }
+
+    /** True with a mask: the masked part of the init image is repainted. */
+    public boolean isInpainting() { return mask != null; }
 
     public boolean isImageToImage() { return initImage != null; }
 
@@ -53,6 +74,7 @@ public record GenerationRequest(
         b.negativePrompt = negativePrompt; b.steps = steps; b.guidanceScale = guidanceScale; b.sampler = sampler;
         b.seed = seed; b.width = width; b.height = height; b.batchSize = batchSize; b.clipSkip = clipSkip;
         b.initImage = initImage; b.strength = strength;
+        b.mask = mask; b.paddingMaskCrop = paddingMaskCrop; b.controlNets = new ArrayList<>(controlNets); b.guessMode = guessMode;
         return b;
     }
 
@@ -68,6 +90,10 @@ public record GenerationRequest(
         private int clipSkip = 1;
         private RgbImage initImage;
         private double strength = 0.75;
+        private PilImage mask;
+        private Integer paddingMaskCrop;
+        private List<ControlNetUnit> controlNets = new ArrayList<>();
+        private boolean guessMode;
 
         private Builder(String prompt) { this.prompt = prompt; }
 
@@ -80,12 +106,21 @@ public record GenerationRequest(
         public Builder batchSize(int v) { batchSize = v; return this; }
         public Builder clipSkip(int v) { clipSkip = v; return this; }
         public Builder initImage(RgbImage image, double strength) { initImage = image; this.strength = strength; return this; }
+        /** Inpainting: the mask over the init image (white = repaint). */
+        public Builder mask(PilImage v) { mask = v; return this; }
+        public Builder mask(RgbImage v) { mask = v == null ? null : PilImage.of(v); return this; }
+        /** "Inpaint only masked" with this padding in pixels; null for the whole picture. */
+        public Builder paddingMaskCrop(Integer pixels) { paddingMaskCrop = pixels; return this; }
+        /** Adds a ControlNet (several make a multi-ControlNet, applied in the order added). */
+        public Builder controlNet(ControlNetUnit unit) { controlNets.add(Objects.requireNonNull(unit, "unit")); return this; }
+        public Builder controlNets(List<ControlNetUnit> units) { controlNets = new ArrayList<>(units); return this; }
+        public Builder guessMode(boolean v) { guessMode = v; return this; }
 
         /** Builds the request; without an explicit seed a random one is chosen (and recorded in the request). */
         public GenerationRequest build() {
             long s = seed != null ? seed : ThreadLocalRandom.current().nextLong(0, 1L << 32);
             return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, sampler, s, width, height,
-                    batchSize, clipSkip, initImage, strength);
+                    batchSize, clipSkip, initImage, strength, mask, paddingMaskCrop, controlNets, guessMode);
         }
     }
 }

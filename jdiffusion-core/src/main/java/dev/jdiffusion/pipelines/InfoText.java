@@ -57,6 +57,14 @@ public final class InfoText {
         p.put("Model", model);
         if (r.isImageToImage()) p.put("Denoising strength", number(r.strength()));
         if (r.clipSkip() > 1) p.put("Clip skip", Integer.toString(r.clipSkip()));
+        if (r.isInpainting()) {
+            p.put("Mask blur", "0");
+            if (r.paddingMaskCrop() != null) {
+                p.put("Inpaint area", "Only masked");
+                p.put("Masked area padding", Integer.toString(r.paddingMaskCrop()));
+            }
+        }
+        for (int i = 0; i < r.controlNets().size(); i++) p.put("ControlNet " + i, controlNet(r.controlNets().get(i), r.guessMode()));
         if (r.batchSize() > 1) {
             p.put("Batch size", Integer.toString(r.batchSize()));
             p.put("Batch pos", Integer.toString(index));
@@ -69,6 +77,25 @@ public final class InfoText {
             first = false;
             sb.append(e.getKey()).append(": ").append(quoteIfNeeded(e.getValue()));
         }
+        return sb.toString();
+    }
+
+    /** A ControlNet unit as the A1111 ControlNet extension writes it (quoted by the caller: it holds commas). */
+    static String controlNet(ControlNetUnit u, boolean guessMode) {
+        StringBuilder sb = new StringBuilder();
+        if (u.preprocessor() == null) {
+            sb.append("Module: none");
+        } else {
+            sb.append("Module: canny");
+        }
+        sb.append(", Model: ").append(u.model().name()).append(", Weight: ").append(number(u.scale()))
+                .append(", Resize Mode: Just Resize");
+        if (u.preprocessor() != null) {
+            double[] t = dev.jdiffusion.image.Canny.parseSpec(u.preprocessor());
+            sb.append(", Threshold A: ").append(number(t[0])).append(", Threshold B: ").append(number(t[1]));
+        }
+        sb.append(", Guidance Start: ").append(number(u.guidanceStart())).append(", Guidance End: ").append(number(u.guidanceEnd()));
+        if (guessMode) sb.append(", Guess Mode: True");
         return sb.toString();
     }
 

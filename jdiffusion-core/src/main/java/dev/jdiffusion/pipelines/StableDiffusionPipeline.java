@@ -1,5 +1,6 @@
 package dev.jdiffusion.pipelines;
 
+import dev.jdiffusion.image.PilImage;
 import dev.jdiffusion.image.RgbImage;
 import dev.jdiffusion.io.DiffusersFolder;
 import dev.jdiffusion.io.JsonConfig;
@@ -24,6 +25,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.UnaryOperator;
 
 /**
  * Text-to-image and image-to-image as diffusers' StableDiffusionPipeline and
@@ -74,6 +76,10 @@ public final class StableDiffusionPipeline {
             // diffusers takes the init image's size, rounded down to the VAE factor; an explicit size resizes it.
             width = request.width() > 0 ? request.width() : request.initImage().width() / factor * factor;
             height = request.height() > 0 ? request.height() : request.initImage().height() / factor * factor;
+        } else if (!request.controlNets().isEmpty()) {
+            // diffusers' ControlNet pipeline takes the (first) control image's size likewise.
+            width = request.width() > 0 ? request.width() : request.controlNets().getFirst().image().width() / factor * factor;
+            height = request.height() > 0 ? request.height() : request.controlNets().getFirst().image().height() / factor * factor;
         } else {
             width = request.width() > 0 ? request.width() : model.defaultImageSize();
             height = request.height() > 0 ? request.height() : model.defaultImageSize();
@@ -82,41 +88,45 @@ public final class StableDiffusionPipeline {
             throw new IllegalArgumentException("width and height must be positive multiples of " + factor
                     + " for this model, got " + width + "x" + height);
         GenerationRequest resolved = request.toBuilder().size(width, height).sampler(sampler).build();
+        int unetChannels = unet.config().inChannels();
+        Inpainting inpainting = Inpainting.applies(request, unetChannels)
+                ? new Inpainting(vae, unetChannels, request, width, height, factor) : null;
 
         int n = request.batchSize();
         boolean cfg = request.guidanceScale() > 1.0;
         Tensor context = encodePrompts(request, n, cfg);
 
         TorchGenerator generator = new TorchGenerator(request.seed());
-        int lc = unet.config().inChannels(), lh = height / factor, lw = width / factor;
+        int lc = vae.config().latentChannels(), lh = height / factor, lw = width / factor;
         scheduler.setTimesteps(request.steps());
         double[] timesteps = scheduler.timesteps();
+        DenoisingLoop loop = new DenoisingLoop(unet, scheduler, generator, context, cfg, (float) request.guidanceScale());
+        if (!request.controlNets().isEmpty())
+            loop.residuals(new ControlNetGuidance(request.controlNets(), request.guessMode(), unet.config(), model.name(),
+                    width, height, inpainting == null ? null : inpainting.crop(), n, cfg, context));
         int first = 0;
         float[] latents;
-        if (request.isImageToImage()) {
-            first = scheduler.beginIndex(request.steps(), request.strength());
+        if (inpainting != null || request.isImageToImage()) {
+            double strength = inpainting != null ? inpainting.strength() : request.strength();
+            first = scheduler.beginIndex(request.steps(), strength);
             if (first >= timesteps.length)
-                throw new IllegalArgumentException("strength " + request.strength() + " with " + request.steps()
+                throw new IllegalArgumentException("strength " + strength + " with " + request.steps()
                         + " steps leaves no denoising step; raise the strength or the steps");
             scheduler.setBeginIndex(first);
-            latents = initLatents(request.initImage().resized(width, height), n, generator, scheduler, first);
+        }
+        if (inpainting != null) {
+            latents = inpainting.prepare(scheduler, generator, n, lc, first);
+            inpainting.configure(loop, scheduler);
+        } else if (request.isImageToImage()) {
+            latents = initLatents(request.initImage().resized(width, height), n,
+                    generator, scheduler, first);
         } else {
             latents = generator.randn(n, lc, lh, lw);
             float sigma = scheduler.initNoiseSigma();
             for (int i = 0; i < latents.length; i++) latents[i] *= sigma;
         }
-
-        int total = timesteps.length - first;
-        int[] shape = {n, lc, lh, lw};
-        for (int i = first; i < timesteps.length; i++) {
-            if (Thread.currentThread().isInterrupted()) throw new GenerationCancelledException(i - first, total);
-            float[] x = scheduler.scaleModelInput(latents, i);
-            float[] eps = predictNoise(x, shape, (float) timesteps[i], context, cfg, (float) request.guidanceScale());
-            latents = scheduler.step(eps, i, latents, generator);
-            if (!listener.onStep(i - first + 1, total) && i + 1 < timesteps.length)
-                throw new GenerationCancelledException(i - first + 1, total);
-        }
-        return decode(latents, n, lc, lh, lw, resolved);
+        latents = loop.run(latents, n, lc, lh, lw, first, listener);
+        return decode(latents, n, lc, lh, lw, resolved, inpainting == null ? images -> images : inpainting::finish);
     }
 
     /** The text context for the UNet: (uncond ⧺ cond) with CFG, as diffusers' encode_prompt builds it. */
@@ -149,49 +159,22 @@ public final class StableDiffusionPipeline {
         return out;
     }
 
-    /** The UNet's prediction with classifier-free guidance: uncond + g · (cond − uncond), NCHW. */
-    private float[] predictNoise(float[] x, int[] shape, float t, Tensor context, boolean cfg, float guidance) {
-        int n = shape[0], c = shape[1], h = shape[2], w = shape[3];
-        float[] input = x;
-        int batch = n;
-        if (cfg) {
-            input = Arrays.copyOf(x, 2 * x.length);
-            System.arraycopy(x, 0, input, x.length, x.length);
-            batch = 2 * n;
-        }
-        float[] ts = new float[batch];
-        Arrays.fill(ts, t);
-        float[] out = TensorOps.nhwcToNchw(unet.forward(TensorOps.nchwToNhwc(input, batch, c, h, w), ts, context));
-        if (!cfg) return out;
-        float[] guided = new float[x.length];
-        for (int i = 0; i < guided.length; i++) {
-            float u = out[i], cond = out[x.length + i];
-            guided[i] = u + guidance * (cond - u);
-        }
-        return guided;
-    }
-
     /**
      * img2img start: encode the image, sample the latent distribution (first draw from the generator),
      * scale, repeat per image, then add noise (second draw) at the first timestep.
      */
     private float[] initLatents(RgbImage image, int n, TorchGenerator generator, Scheduler scheduler, int firstStep) {
-        Tensor pixels = new Tensor(image.toSigned(), 1, image.height(), image.width(), 3);
-        AutoencoderKL.LatentDist dist = vae.encode(pixels);
-        Tensor meanT = dist.mean();
-        int lh = meanT.dim(1), lw = meanT.dim(2), lc = meanT.dim(3);
-        float[] mean = TensorOps.nhwcToNchw(meanT), std = TensorOps.nhwcToNchw(dist.std());
-        float[] sample = generator.randn(1, lc, lh, lw);
-        float sf = vae.scalingFactor();
-        float[] one = new float[mean.length];
-        for (int i = 0; i < one.length; i++) one[i] = sf * (mean[i] + std[i] * sample[i]);
+        float[] one = Inpainting.encode(vae, VaeImageProcessor.preprocessImage(PilImage.of(image), image.width(), image.height(), null),
+                image.height(), image.width(), generator);
         float[] init = new float[n * one.length];
         for (int b = 0; b < n; b++) System.arraycopy(one, 0, init, b * one.length, one.length);
+        int lc = vae.config().latentChannels(), lh = image.height() / vaeScaleFactor(), lw = image.width() / vaeScaleFactor();
         float[] noise = generator.randn(n, lc, lh, lw);
         return scheduler.addNoise(init, noise, firstStep);
     }
 
-    private GenerationResult decode(float[] latents, int n, int c, int h, int w, GenerationRequest resolved) {
+    private GenerationResult decode(float[] latents, int n, int c, int h, int w, GenerationRequest resolved,
+                                    UnaryOperator<List<RgbImage>> postprocess) {
         float sf = vae.scalingFactor();
         float[] scaled = new float[latents.length];
         for (int i = 0; i < scaled.length; i++) scaled[i] = latents[i] / sf;
@@ -203,6 +186,7 @@ public final class StableDiffusionPipeline {
             images.add(RgbImage.fromSigned(decoded.data(), b * ih * iw * 3, iw, ih));
             params.add(InfoText.format(resolved, resolved.sampler(), iw, ih, model.name(), b));
         }
+        images = postprocess.apply(images);
         return new GenerationResult(resolved, images, params);
     }
 }

@@ -71,8 +71,14 @@ class PipelineParityTest {
 
     /** Every pixel within {@code maxLevels} of the reference's image_u8, and the mean difference below {@code maxMean}. */
     static void assertImagesMatch(SafeTensors ref, GenerationResult result, int maxLevels, double maxMean, String what) {
+        assertImagesMatch(ref, result, maxLevels, maxMean, what, false);
+    }
+
+    /** @param single the reference's image_u8 is one (H, W, 3) image rather than a batch */
+    static void assertImagesMatch(SafeTensors ref, GenerationResult result, int maxLevels, double maxMean, String what,
+                                  boolean single) {
         WeightTensor expected = ref.tensor("image_u8");
-        int n = expected.dim(0), h = expected.dim(1), w = expected.dim(2);
+        int n = single ? 1 : expected.dim(0), h = expected.dim(single ? 0 : 1), w = expected.dim(single ? 1 : 2);
         assertEquals(n, result.images().size(), "images");
         long sum = 0;
         int worst = 0;

@@ -66,23 +66,10 @@ final class LdmKeyMaps {
             throw new ModelFormatException(config.file(), "up_block_types", "has " + up.size()
                     + " entries but block_out_channels has " + n);
         KeyMap m = new KeyMap()
-                .put("time_embedding.linear_1.", p + "time_embed.0.")
-                .put("time_embedding.linear_2.", p + "time_embed.2.")
-                .put("conv_in.", p + "input_blocks.0.0.")
                 .put("conv_norm_out.", p + "out.0.")
                 .put("conv_out.", p + "out.2.");
-        int k = 1;
-        for (int i = 0; i < n; i++) {
-            for (int j = 0; j < layers.get(i); j++, k++) {
-                m.put("down_blocks." + i + ".resnets." + j + ".", p + "input_blocks." + k + ".0.", UNET_RESNET);
-                m.put("down_blocks." + i + ".attentions." + j + ".", p + "input_blocks." + k + ".1.");
-            }
-            if (i < n - 1) m.put("down_blocks." + i + ".downsamplers.0.conv.", p + "input_blocks." + k++ + ".0.op.");
-        }
-        m.put("mid_block.resnets.0.", p + "middle_block.0.", UNET_RESNET)
-                .put("mid_block.attentions.0.", p + "middle_block.1.")
-                .put("mid_block.resnets.1.", p + "middle_block.2.", UNET_RESNET);
-        k = 0;
+        downAndMid(m, p, layers);
+        int k = 0;
         for (int i = 0; i < n; i++) {
             int count = layers.get(n - 1 - i) + 1;
             for (int j = 0; j < count; j++, k++) {
@@ -94,6 +81,50 @@ final class LdmKeyMaps {
             if (i < n - 1) m.put("up_blocks." + i + ".upsamplers.0.conv.", p + "output_blocks." + (k - 1) + "." + slot + ".conv.");
         }
         return m;
+    }
+
+    /**
+     * The time embedding, conv_in, down path and mid block, which a UNet and a ControlNet share: per down block one
+     * input block per layer (resnet at .0, transformer at .1) and one for the downsampler (.0.op) but the last.
+     */
+    private static KeyMap downAndMid(KeyMap m, String p, List<Integer> layers) {
+        m.put("time_embedding.linear_1.", p + "time_embed.0.")
+                .put("time_embedding.linear_2.", p + "time_embed.2.")
+                .put("conv_in.", p + "input_blocks.0.0.");
+        int n = layers.size(), k = 1;
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < layers.get(i); j++, k++) {
+                m.put("down_blocks." + i + ".resnets." + j + ".", p + "input_blocks." + k + ".0.", UNET_RESNET);
+                m.put("down_blocks." + i + ".attentions." + j + ".", p + "input_blocks." + k + ".1.");
+            }
+            if (i < n - 1) m.put("down_blocks." + i + ".downsamplers.0.conv.", p + "input_blocks." + k++ + ".0.op.");
+        }
+        return m.put("mid_block.resnets.0.", p + "middle_block.0.", UNET_RESNET)
+                .put("mid_block.attentions.0.", p + "middle_block.1.")
+                .put("mid_block.resnets.1.", p + "middle_block.2.", UNET_RESNET);
+    }
+
+    /**
+     * ControlNetModel ↔ the original ControlNet layout (cldm's ControlNet, {@code control_model.*} inside a
+     * checkpoint or at the top of a standalone file), as diffusers' {@code convert_controlnet_checkpoint} reads
+     * it: the UNet's down half under the same names, the hint block (input_hint_block.0 is conv_in, the convolutions
+     * at 2, 4, ... the embedding's blocks, the last one conv_out; SiLUs between them hold no weights), the zero
+     * convolutions (zero_convs.i.0) and middle_block_out.0.
+     *
+     * @param prefix           "control_model." or ""
+     * @param layers           layers per down block
+     * @param embeddingLevels  the conditioning embedding's widths (levels); its blocks are 2·(levels − 1)
+     */
+    static KeyMap controlNet(String prefix, List<Integer> layers, int embeddingLevels) {
+        KeyMap m = downAndMid(new KeyMap(), prefix, layers);
+        int blocks = 2 * (embeddingLevels - 1);
+        m.put("controlnet_cond_embedding.conv_in.", prefix + "input_hint_block.0.");
+        for (int b = 0; b < blocks; b++) m.put("controlnet_cond_embedding.blocks." + b + ".", prefix + "input_hint_block." + 2 * (b + 1) + ".");
+        m.put("controlnet_cond_embedding.conv_out.", prefix + "input_hint_block." + 2 * (blocks + 1) + ".");
+        int zero = 1;
+        for (int i = 0; i < layers.size(); i++) zero += layers.get(i) + (i < layers.size() - 1 ? 1 : 0);
+        for (int z = 0; z < zero; z++) m.put("controlnet_down_blocks." + z + ".", prefix + "zero_convs." + z + ".0.");
+        return m.put("controlnet_mid_block.", prefix + "middle_block_out.0.");
     }
 
     /**

@@ -48,6 +48,19 @@ public record ControlNetConfig(UNet2DConditionConfig unet, int conditioningChann
         return new ControlNetConfig(unet, cond, emb, order.equals("bgr"), c.getBoolean("global_pool_conditions", false));
     }
 
+    /**
+     * The config of a ControlNet made from a UNet (diffusers' {@code ControlNetModel.from_unet}): the UNet's blocks,
+     * heads and widths, over {@code inChannels} latent channels, with the given conditioning embedding.
+     */
+    public static ControlNetConfig fromUnet(UNet2DConditionConfig u, int inChannels, int conditioningChannels,
+                                            List<Integer> conditioningEmbeddingOutChannels) {
+        UNet2DConditionConfig c = new UNet2DConditionConfig(inChannels, u.outChannels(), u.blockOutChannels(),
+                u.downBlockTypes(), u.upBlockTypes(), u.layersPerBlock(), u.numAttentionHeads(),
+                u.transformerLayersPerBlock(), u.crossAttentionDim(), u.normNumGroups(), u.normEps(), u.flipSinToCos(),
+                u.freqShift(), u.downsamplePadding(), u.midBlockScaleFactor(), u.useLinearProjection(), u.upcastAttention());
+        return new ControlNetConfig(c, conditioningChannels, conditioningEmbeddingOutChannels, false, false);
+    }
+
     /** How much the conditioning embedding shrinks the control image: 2^(levels − 1) (8 for SD). */
     public int conditioningDownscale() { return 1 << (conditioningEmbeddingOutChannels.size() - 1); }
 }
