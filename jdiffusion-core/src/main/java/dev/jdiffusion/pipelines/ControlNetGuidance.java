@@ -1,6 +1,6 @@
 package dev.jdiffusion.pipelines;
 
-import dev.jdiffusion.models.controlnet.ControlNetModel;
+import dev.jdiffusion.models.controlnet.ControlNetConfig;
 import dev.jdiffusion.models.unet.UNet2DConditionConfig;
 import dev.jdiffusion.models.unet.UNetResiduals;
 import dev.jdiffusion.tensor.Buffers;
@@ -42,7 +42,7 @@ final class ControlNetGuidance implements DenoisingLoop.Residuals {
         this.context = context;
         this.condContext = cfg ? condHalf(context) : context;
         for (ControlNetUnit u : units) {
-            checkFits(u.model(), unet, modelName);
+            checkFits(u.model().name(), u.model().config(), unet, modelName);
             float[] chw = VaeImageProcessor.preprocessControlImage(u.preprocessedImage(), width, height, crop);
             Tensor image = TensorOps.nchwToNhwc(chw, 1, 3, height, width);
             Tensor one = u.model().embedCondition(image);
@@ -52,19 +52,18 @@ final class ControlNetGuidance implements DenoisingLoop.Residuals {
     }
 
     /** A ControlNet steers the UNet's down path: both must have the same blocks and text width. */
-    static void checkFits(ControlNetModel net, UNet2DConditionConfig unet, String modelName) {
-        UNet2DConditionConfig c = net.config().unet();
+    static void checkFits(String net, ControlNetConfig config, UNet2DConditionConfig unet, String modelName) {
+        UNet2DConditionConfig c = config.unet();
         if (c.crossAttentionDim() != unet.crossAttentionDim())
-            throw new IllegalArgumentException("ControlNet " + net.name() + " is for " + ControlNets.family(c.crossAttentionDim())
-                    + " (text width " + c.crossAttentionDim() + ") but the model " + modelName + " is "
-                    + ControlNets.family(unet.crossAttentionDim()) + " (text width " + unet.crossAttentionDim() + ")");
+            throw new IllegalArgumentException("ControlNet " + net + " is for " + ControlNets.family(c.crossAttentionDim())
+                    + " but the model " + modelName + " is " + ControlNets.family(unet.crossAttentionDim()));
         if (!c.blockOutChannels().equals(unet.blockOutChannels()) || !c.layersPerBlock().equals(unet.layersPerBlock())
                 || !c.downBlockTypes().equals(unet.downBlockTypes()))
-            throw new IllegalArgumentException("ControlNet " + net.name() + " has blocks " + c.blockOutChannels() + " × "
+            throw new IllegalArgumentException("ControlNet " + net + " has blocks " + c.blockOutChannels() + " × "
                     + c.layersPerBlock() + " layers but the model " + modelName + "'s UNet has " + unet.blockOutChannels()
                     + " × " + unet.layersPerBlock() + ": it was made for another architecture");
         if (c.inChannels() != 4)
-            throw new IllegalArgumentException("ControlNet " + net.name() + " takes " + c.inChannels()
+            throw new IllegalArgumentException("ControlNet " + net + " takes " + c.inChannels()
                     + " latent channels; only ControlNets over 4-channel latents are supported");
     }
 

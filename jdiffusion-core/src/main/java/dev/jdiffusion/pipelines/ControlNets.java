@@ -44,10 +44,12 @@ public final class ControlNets {
             if (!cls.equals("ControlNetModel"))
                 throw new ModelFormatException(path.resolve("config.json"), "_class_name", "is " + cls
                         + ", not a ControlNetModel (give a ControlNet folder or file as --controlnet)");
+            ControlNetConfig cc = ControlNetConfig.from(config);
+            ControlNetGuidance.checkFits(name, cc, unet, modelName);  // before the weights: say what is wrong first
             Path weights = WEIGHT_FILES.stream().map(path::resolve).filter(Files::isRegularFile).findFirst()
                     .orElseThrow(() -> new ModelFormatException(path, null, "no ControlNet weights found (expected "
                             + String.join(" or ", WEIGHT_FILES) + ")"));
-            net = new ControlNetModel(name, ControlNetConfig.from(config), WeightSource.of(SafeTensors.open(weights)));
+            net = new ControlNetModel(name, cc, WeightSource.of(SafeTensors.open(weights)));
         } else if (Files.isDirectory(path)) {
             Path file = HubCache.checkpointIn(path).orElseThrow(() -> new ModelFormatException(path, null,
                     "not a ControlNet: the folder has neither config.json nor a checkpoint file"));
@@ -55,7 +57,7 @@ public final class ControlNets {
         } else {
             net = loadFile(path, name, unet, modelName);
         }
-        ControlNetGuidance.checkFits(net, unet, modelName);
+        ControlNetGuidance.checkFits(name, net.config(), unet, modelName);
         return net;
     }
 
@@ -65,9 +67,8 @@ public final class ControlNets {
             SingleFileControlNet cn = SingleFileControlNet.open(file);
             int width = cn.crossAttentionDim();
             if (width != unet.crossAttentionDim())
-                throw new IllegalArgumentException("ControlNet " + name + " is for " + family(width) + " (text width " + width
-                        + ") but the model " + modelName + " is " + family(unet.crossAttentionDim()) + " (text width "
-                        + unet.crossAttentionDim() + ")");
+                throw new IllegalArgumentException("ControlNet " + name + " is for " + family(width) + " but the model "
+                        + modelName + " is " + family(unet.crossAttentionDim()));
             if (cn.firstBlockChannels() != unet.blockOutChannels().getFirst())
                 throw new IllegalArgumentException("ControlNet " + name + " starts with " + cn.firstBlockChannels()
                         + " channels but the model " + modelName + "'s UNet with " + unet.blockOutChannels().getFirst()
@@ -98,9 +99,9 @@ public final class ControlNets {
 
     static String family(int crossAttentionDim) {
         return switch (crossAttentionDim) {
-            case 768 -> "Stable Diffusion 1.x";
-            case 1024 -> "Stable Diffusion 2.x";
-            default -> "a UNet with text width " + crossAttentionDim;
+            case 768 -> "Stable Diffusion 1.x (text width 768)";
+            case 1024 -> "Stable Diffusion 2.x (text width 1024)";
+            default -> "a model with text width " + crossAttentionDim;
         };
     }
 }

@@ -96,6 +96,18 @@ final class Inpainting {
         return latents;
     }
 
+    /** The noise drawn for the starting latents (n, 4, h, w); for stage tests. */
+    float[] noise() { return noise; }
+
+    /** The latent mask (n, 1, h, w). */
+    float[] maskLatent() { return maskLatent; }
+
+    /** The masked picture's latents (n, 4, h, w). */
+    float[] maskedImageLatents() { return maskedLatents; }
+
+    /** The init picture's latents (n, 4, h, w), or null when not encoded (9 channels at strength 1). */
+    float[] imageLatents() { return imageLatents; }
+
     /** Plugs the task into the loop: extra UNet channels (9-channel models) or the blend after each step (4-channel). */
     void configure(DenoisingLoop loop, Scheduler scheduler) {
         if (unetChannels == 9) {
