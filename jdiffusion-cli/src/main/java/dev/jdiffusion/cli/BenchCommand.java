@@ -4,7 +4,11 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jdiffusion.io.checkpoint.ModelFamily;
 import dev.jdiffusion.io.hub.ModelLocator;
+import dev.jdiffusion.io.RandomWeights;
+import dev.jdiffusion.models.controlnet.ControlNetConfig;
+import dev.jdiffusion.models.controlnet.ControlNetModel;
 import dev.jdiffusion.pipelines.Benchmark;
+import dev.jdiffusion.pipelines.ControlNets;
 import dev.jdiffusion.pipelines.StableDiffusionModel;
 import dev.jdiffusion.tensor.DType;
 import dev.jdiffusion.tensor.Parallel;
@@ -56,6 +60,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--profile", description = "Also print the UNet's time per kernel call shape, heaviest first (on stderr).")
     boolean profile;
 
+    @Option(names = "--controlnet", description = "Also time a ControlNet step (the net plus the UNet with its residuals) against a plain step: a ControlNet (folder, file, hub id), or 'random' for the architecture's ControlNet (conditioning embedding 16, 32, 96, 256) with random weights of --dtype.")
+    String controlNet;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut(), err = spec.commandLine().getErr();
@@ -69,19 +76,31 @@ final class BenchCommand implements Callable<Integer> {
                 default -> throw new picocli.CommandLine.ParameterException(spec.commandLine(),
                         "unknown architecture '" + source.architecture + "'; valid: sd15, sd21");
             };
-            DType dt = switch (dtype.toLowerCase(Locale.ROOT)) {
-                case "f32", "fp32" -> DType.F32;
-                case "f16", "fp16" -> DType.F16;
-                case "bf16" -> DType.BF16;
-                default -> throw new picocli.CommandLine.ParameterException(spec.commandLine(),
-                        "unknown dtype '" + dtype + "'; valid: f32, f16, bf16");
-            };
-            model = StableDiffusionModel.randomWeights(family, dt);
+            model = StableDiffusionModel.randomWeights(family, weightType());
         } else {
             model = StableDiffusionModel.load(ModelLocator.resolve(source.model));
         }
-        Benchmark.Result r = Benchmark.run(model, new Benchmark.Settings(width, height, batch, repeat),
-                json && !profile ? line -> {} : line -> err.println("  " + line));
+        Benchmark.Settings settings = new Benchmark.Settings(width, height, batch, repeat);
+        java.util.function.Consumer<String> log = json && !profile ? line -> {} : line -> err.println("  " + line);
+        Benchmark.Result r = Benchmark.run(model, settings, log);
+        Benchmark.ControlNetResult cn = null;
+        if (controlNet != null) {
+            if (model.unet().config().inChannels() != 4)
+                throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--controlnet: time it with a 4-channel (text-to-image) model");
+            ControlNetModel net;
+            long weightBytes;
+            if (controlNet.equals("random")) {
+                RandomWeights weights = new RandomWeights(weightType(), 4);
+                net = new ControlNetModel("random ControlNet", ControlNetConfig.fromUnet(model.unet().config(), 4, 3,
+                        java.util.List.of(16, 32, 96, 256)), weights);
+                weightBytes = weights.bytes();
+            } else {
+                java.nio.file.Path path = ModelLocator.resolve(controlNet);
+                net = ControlNets.load(path, model.unet().config(), model.name());
+                weightBytes = sizeOf(path);
+            }
+            cn = Benchmark.controlNet(model, net, weightBytes, settings, log);
+        }
         if (json) {
             ObjectNode o = new ObjectMapper().createObjectNode();
             o.put("model", model.name());
@@ -90,6 +109,13 @@ final class BenchCommand implements Callable<Integer> {
             o.put("unet_gflop", r.unetFlops() / 1e9).put("unet_gflops", r.unetGflops());
             o.put("peak_rss_mb", r.peakRssBytes() < 0 ? -1 : r.peakRssBytes() / (1024 * 1024));
             o.put("gemm_gflops", r.gemmGflops());
+            if (cn != null) {
+                o.put("controlnet_plain_step_s", cn.plainSeconds()).put("controlnet_step_s", cn.controlNetSeconds())
+                        .put("controlnet_step_ratio", cn.ratio()).put("controlnet_gflop", cn.controlNetFlops() / 1e9)
+                        .put("controlnet_weights_mb", cn.weightBytes() / (1024 * 1024))
+                        .put("peak_rss_plain_mb", cn.peakRssPlainBytes() / (1024 * 1024))
+                        .put("peak_rss_controlnet_mb", cn.peakRssBytes() / (1024 * 1024));
+            }
             out.println(o);
         } else {
             out.printf(Locale.ROOT, "%s, %dx%d, UNet batch %d, %d threads, median of %d%n", model.name(), width, height,
@@ -99,7 +125,33 @@ final class BenchCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "vae decode    %8.3f s%n", r.vaeDecodeSeconds());
             out.printf(Locale.ROOT, "peak RSS      %8d MB%n", r.peakRssBytes() / (1024 * 1024));
             out.printf(Locale.ROOT, "GEMM probe    %8.1f GFLOP/s  (4096x1280x1280 float32, best of 5: this machine's speed right now)%n", r.gemmGflops());
+            if (cn != null) {
+                out.printf(Locale.ROOT, "plain step    %8.3f s  (UNet, same run)%n", cn.plainSeconds());
+                out.printf(Locale.ROOT, "ControlNet    %8.3f s  (net + UNet with residuals: %.2fx a plain step; the net %.1f GFLOP)%n",
+                        cn.controlNetSeconds(), cn.ratio(), cn.controlNetFlops() / 1e9);
+                out.printf(Locale.ROOT, "  weights     %8d MB%n", cn.weightBytes() / (1024 * 1024));
+                out.printf(Locale.ROOT, "  peak RSS    %8d MB after the plain steps, %d MB after the ControlNet steps%n",
+                        cn.peakRssPlainBytes() / (1024 * 1024), cn.peakRssBytes() / (1024 * 1024));
+            }
         }
         return 0;
+    }
+
+    private DType weightType() {
+        return switch (dtype.toLowerCase(Locale.ROOT)) {
+            case "f32", "fp32" -> DType.F32;
+            case "f16", "fp16" -> DType.F16;
+            case "bf16" -> DType.BF16;
+            default -> throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+                    "unknown dtype '" + dtype + "'; valid: f32, f16, bf16");
+        };
+    }
+
+    /** Bytes of a ControlNet's weight files (what mapping it costs at most). */
+    private static long sizeOf(java.nio.file.Path path) throws java.io.IOException {
+        if (!java.nio.file.Files.isDirectory(path)) return java.nio.file.Files.size(path);
+        try (var files = java.nio.file.Files.list(path)) {
+            return files.filter(p -> p.getFileName().toString().endsWith(".safetensors")).mapToLong(p -> p.toFile().length()).sum();
+        }
     }
 }

@@ -76,6 +76,55 @@ public final class Benchmark {
         return new Result(text, unet, vae, unetFlops, peakRss(), gemmProbe());
     }
 
+    /**
+     * A ControlNet step against a plain step, timed in the same run on the same inputs.
+     *
+     * @param plainSeconds      one UNet evaluation (median)
+     * @param controlNetSeconds one ControlNet evaluation plus the UNet evaluation with its residuals (median)
+     * @param controlNetFlops   the ControlNet's own work per evaluation
+     * @param weightBytes       the ControlNet's weights as mapped (or made, for random weights)
+     * @param peakRssPlainBytes the process's peak resident memory after the plain steps (VmHWM), -1 if unknown
+     * @param peakRssBytes      the same after the ControlNet steps
+     */
+    public record ControlNetResult(double plainSeconds, double controlNetSeconds, long controlNetFlops, long weightBytes,
+                                   long peakRssPlainBytes, long peakRssBytes) {
+        public double ratio() { return controlNetSeconds / plainSeconds; }
+    }
+
+    /**
+     * Times a plain UNet evaluation, then a ControlNet step (the net on the same latents, its residuals into the UNet),
+     * at the settings' size and batch; the control image's embedding is made once, as a generation does.
+     */
+    public static ControlNetResult controlNet(StableDiffusionModel model, dev.jdiffusion.models.controlnet.ControlNetModel net,
+                                              long weightBytes, Settings s, Consumer<String> log) {
+        int f = model.vae().config().downscaleFactor();
+        int lh = s.height() / f, lw = s.width() / f, lc = model.vae().config().latentChannels();
+        Random random = new Random(0);
+        Tensor latents = gaussian(random, s.batch(), lh, lw, lc);
+        Tensor context = gaussian(random, s.batch(), model.tokenizer().maxLength(), model.unet().config().crossAttentionDim());
+        float[] timesteps = new float[s.batch()];
+        Arrays.fill(timesteps, 500f);
+        double plain = median(s.repeat(), log, "plain step", () -> Buffers.recycle(model.unet().forward(latents, timesteps, context)));
+        long rssPlain = peakRss();
+        Tensor image = Tensor.zeros(s.batch(), s.height(), s.width(), net.config().conditioningChannels());
+        for (int i = 0; i < image.size(); i++) image.data()[i] = random.nextFloat();
+        Tensor embedding = net.embedCondition(image);
+        long before = FlopCounter.total();
+        releaseAll(net.forwardEmbedded(latents, timesteps, context, embedding, 1f, false));
+        long netFlops = FlopCounter.total() - before;
+        double withNet = median(s.repeat(), log, "controlnet step", () -> {
+            var residuals = net.forwardEmbedded(latents, timesteps, context, embedding, 1f, false);
+            Buffers.recycle(model.unet().forward(latents, timesteps, context, residuals));
+            releaseAll(residuals);
+        });
+        return new ControlNetResult(plain, withNet, netFlops, weightBytes, rssPlain, peakRss());
+    }
+
+    private static void releaseAll(dev.jdiffusion.models.unet.UNetResiduals r) {
+        r.down().forEach(Buffers::recycle);
+        Buffers.recycle(r.mid());
+    }
+
     /** GFLOP/s of a fixed 4096×1280×1280 float32 linear layer, best of five after a warm-up. */
     static double gemmProbe() {
         Random random = new Random(1);

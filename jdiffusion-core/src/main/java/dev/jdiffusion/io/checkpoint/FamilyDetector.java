@@ -18,7 +18,7 @@ import static dev.jdiffusion.io.checkpoint.LdmKeyMaps.UNET_PREFIX;
 /**
  * Tells which Stable Diffusion generation a single-file checkpoint holds, from tensor names first (as
  * diffusers' {@code infer_diffusers_model_type} does), shapes second; refuses, by name, what jdiffusion
- * cannot run yet (SDXL, inpainting, SD3, ...).
+ * cannot run yet (SDXL, depth-to-image, instruct-pix2pix, SD3, ...); inpainting checkpoints are recognised.
  */
 public final class FamilyDetector {
     private FamilyDetector() {}
@@ -79,6 +79,18 @@ public final class FamilyDetector {
         return -1;
     }
 
+    /** UNet input channels of an inpainting model: latents ⧺ mask ⧺ masked-image latents. */
+    public static final int INPAINTING_CHANNELS = 9;
+
+    /**
+     * True for an inpainting checkpoint (its UNet takes {@value #INPAINTING_CHANNELS} input channels), as diffusers'
+     * {@code infer_diffusers_model_type} tells "inpainting" / "inpainting_v2" from the conv_in shape.
+     */
+    public static boolean isInpainting(TensorFile file) {
+        String convIn = UNET_PREFIX + "input_blocks.0.0.weight";
+        return file.contains(convIn) && file.tensor(convIn).rank() == 4 && file.tensor(convIn).dim(1) == INPAINTING_CHANNELS;
+    }
+
     private static void refuseUnsupported(TensorFile file) {
         if (has(file, "conditioner.embedders.")) {
             String which = file.contains("conditioner.embedders.1.model.transformer.resblocks.9.mlp.c_proj.bias") ? "SDXL base"
@@ -101,21 +113,21 @@ public final class FamilyDetector {
                     + " UNet (" + UNET_PREFIX + "input_blocks.*); it holds " + summary(file));
         }
         int inChannels = file.tensor(convIn).dim(1);
-        if (inChannels != 4) {
+        if (inChannels != 4 && inChannels != INPAINTING_CHANNELS) {
             String what = switch (inChannels) {
-                case 9 -> "an inpainting model";
                 case 8 -> "an instruct-pix2pix model";
                 case 7 -> "the x4 upscaler";
                 case 5 -> "a depth-to-image model";
                 default -> "a UNet with " + inChannels + " input channels";
             };
-            throw unsupported(file, what + " (" + inChannels + " UNet input channels; text-to-image models have 4)");
+            throw unsupported(file, what + " (" + inChannels + " UNet input channels; text-to-image models have 4,"
+                    + " inpainting models 9)");
         }
     }
 
     private static ModelFormatException unsupported(TensorFile file, String what) {
         return new ModelFormatException(file.file(), null, "this is " + what
-                + ", which is not supported (yet): jdiffusion runs Stable Diffusion 1.x and 2.x text-to-image checkpoints");
+                + ", which is not supported (yet): jdiffusion runs Stable Diffusion 1.x and 2.x text-to-image and inpainting checkpoints");
     }
 
     /**
@@ -128,7 +140,7 @@ public final class FamilyDetector {
         JsonConfig text = BuiltinConfigs.read(family, "text_encoder", "config.json");
         int ch0 = unet.getIntList("block_out_channels").getFirst(), d = text.getInt("hidden_size");
         List<String> out = new ArrayList<>();
-        check(file, out, UNET_PREFIX + "input_blocks.0.0.weight", ch0, unet.getInt("in_channels"), 3, 3);
+        check(file, out, UNET_PREFIX + "input_blocks.0.0.weight", ch0, isInpainting(file) ? INPAINTING_CHANNELS : unet.getInt("in_channels"), 3, 3);
         check(file, out, UNET_PREFIX + "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", ch0, unet.getInt("cross_attention_dim"));
         check(file, out, LdmKeyMaps.vaePrefix(file) + "encoder.conv_in.weight", vae.getIntList("block_out_channels").getFirst(), 3, 3, 3);
         String token = family == ModelFamily.SD2 ? OPEN_CLIP_PREFIX + "token_embedding.weight"

@@ -93,6 +93,12 @@ public final class SingleFileCheckpoint {
             scheduler = BuiltinConfigs.read(family, "scheduler", "scheduler_config.json");
             if (predictionType == null && family == ModelFamily.SD2 && globalStep != null && globalStep == SD2_BASE_GLOBAL_STEP)
                 predictionType = PredictionType.EPSILON;
+            if (FamilyDetector.isInpainting(file)) {
+                // runwayml/stable-diffusion-inpainting, stabilityai/stable-diffusion-2-inpainting: 9 input channels; the
+                // SD 2 one is a 512 px epsilon model (diffusers' "inpainting_v2" config).
+                unet = unet.edited(o -> o.put("in_channels", FamilyDetector.INPAINTING_CHANNELS));
+                if (predictionType == null && family == ModelFamily.SD2) predictionType = PredictionType.EPSILON;
+            }
             if (family == ModelFamily.SD2 && predictionType == PredictionType.EPSILON) {
                 // SD 2.1 512-base: trained at 512 px (sample_size 64), no attention upcast in its config.
                 unet = unet.edited(o -> o.put("sample_size", 64).put("upcast_attention", false));

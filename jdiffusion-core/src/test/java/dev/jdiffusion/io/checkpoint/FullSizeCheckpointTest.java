@@ -10,10 +10,13 @@ import dev.jdiffusion.io.TensorFile;
 import dev.jdiffusion.io.WeightSource;
 import dev.jdiffusion.models.clip.ClipTextConfig;
 import dev.jdiffusion.models.clip.ClipTextModel;
+import dev.jdiffusion.models.controlnet.ControlNetConfig;
+import dev.jdiffusion.models.controlnet.ControlNetModel;
 import dev.jdiffusion.models.unet.UNet2DConditionConfig;
 import dev.jdiffusion.models.unet.UNet2DConditionModel;
 import dev.jdiffusion.models.vae.AutoencoderKL;
 import dev.jdiffusion.models.vae.AutoencoderKLConfig;
+import dev.jdiffusion.pipelines.ControlNets;
 import dev.jdiffusion.pipelines.StableDiffusionModel;
 import dev.jdiffusion.tensor.DType;
 import dev.jdiffusion.tensor.WeightTensor;
@@ -166,6 +169,86 @@ class FullSizeCheckpointTest {
         assertEncodesToTheFinalLayerNormOfTheLastBias(m);
     }
 
+    /**
+     * Inpainting checkpoints (runwayml/stable-diffusion-inpainting, stabilityai/stable-diffusion-2-inpainting): the same
+     * files with a 9-channel conv_in are recognised and built with the built-in configs set to 9 input channels; the
+     * SD 2 one is the 512 px epsilon model, as diffusers' "inpainting_v2" config.
+     */
+    @Test
+    void inpaintingCheckpointsBuildWithTheBuiltInConfigs() throws IOException {
+        for (ModelFamily family : ModelFamily.values()) {
+            Map<String, Spec> listing = new LinkedHashMap<>(family == ModelFamily.SD1 ? sd15Listing : sd21Listing);
+            listing.put("model.diffusion_model.input_blocks.0.0.weight", new Spec(DType.F16, new int[]{320, 9, 3, 3}));
+            Path f = dir.resolve(family.builtInConfigs() + "-inpainting.safetensors");
+            writeSparse(f, listing);
+            SingleFileCheckpoint cp = SingleFileCheckpoint.open(f, null, null);
+            assertEquals(family, cp.family());
+            assertTrue(FamilyDetector.isInpainting(cp.file()));
+            assertTrue(cp.detection().standardSize(), () -> cp.detection().nonStandard().toString());
+            assertEquals(9, cp.unetConfig().getInt("in_channels"));
+            buildParts(cp);
+            assertEquals(PredictionType.EPSILON, cp.predictionType(), family.label());
+            assertEquals(64, cp.unetConfig().getInt("sample_size"), family.label());
+        }
+        assertFalse(FamilyDetector.isInpainting(SingleFileCheckpoint.open(sd15, null, null).file()));
+    }
+
+    /**
+     * Full-size ControlNets in the original layout ({@code control_model.*} as lllyasviel's releases, and without the
+     * prefix as some standalone files): every tensor a ControlNetModel of the published architecture asks for is
+     * found and has its shape; a net loads for its own generation only, refused by name for the other.
+     */
+    @Test
+    void fullSizeControlNetsLoadForTheirOwnGenerationOnly() throws IOException {
+        Map<ModelFamily, UNet2DConditionConfig> unets = new java.util.EnumMap<>(ModelFamily.class);
+        for (ModelFamily family : ModelFamily.values())
+            unets.put(family, UNet2DConditionConfig.from(BuiltinConfigs.read(family, "unet", "config.json")));
+        for (ModelFamily family : ModelFamily.values())
+            for (String prefix : List.of("control_model.", "")) {
+                Path f = dir.resolve("control_" + family.builtInConfigs() + (prefix.isEmpty() ? "_bare" : "") + ".safetensors");
+                Map<String, Spec> listing = controlNetListing(family, prefix);
+                writeSparse(f, listing);
+                ControlNetModel net = ControlNets.load(f, unets.get(family), family.builtInConfigs());
+                assertEquals(List.of(16, 32, 96, 256), net.config().conditioningEmbeddingOutChannels());
+                assertEquals(unets.get(family).blockOutChannels(), net.config().unet().blockOutChannels());
+                assertEquals(4, net.config().unet().inChannels());
+                ModelFamily other = family == ModelFamily.SD1 ? ModelFamily.SD2 : ModelFamily.SD1;
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> ControlNets.load(f, unets.get(other), "other"));
+                assertEquals("ControlNet " + f.getFileName().toString().replace(".safetensors", "") + " is for "
+                        + family.label() + " (text width " + family.crossAttentionDim() + ") but the model other is "
+                        + other.label() + " (text width " + other.crossAttentionDim() + ")", e.getMessage());
+            }
+        Map<String, Spec> sd15 = controlNetListing(ModelFamily.SD1, "control_model.");
+        assertEquals(16, sd15.keySet().stream().filter(k -> k.startsWith("control_model.input_hint_block.")).count(),
+                "conv_in, 6 blocks, conv_out");
+        assertEquals(24, sd15.keySet().stream().filter(k -> k.startsWith("control_model.zero_convs.")).count(), "12 zero convolutions");
+        assertArrayEquals(new int[]{1280, 1280, 1, 1}, sd15.get("control_model.middle_block_out.0.weight").shape());
+        assertArrayEquals(new int[]{256, 96, 3, 3}, sd15.get("control_model.input_hint_block.12.weight").shape());
+        assertArrayEquals(new int[]{320, 256, 3, 3}, sd15.get("control_model.input_hint_block.14.weight").shape());
+    }
+
+    /** The original-layout names and shapes of the published architecture's ControlNet, under {@code prefix}. */
+    static Map<String, Spec> controlNetListing(ModelFamily family, String prefix) throws IOException {
+        UNet2DConditionConfig unet = UNet2DConditionConfig.from(BuiltinConfigs.read(family, "unet", "config.json"));
+        Map<String, int[]> names = new LinkedHashMap<>();
+        new ControlNetModel("recorder", ControlNetConfig.fromUnet(unet, 4, 3, List.of(16, 32, 96, 256)),
+                new Recorder(names, "", zeroMapping(64L << 20)));
+        KeyMap map = LdmKeyMaps.controlNet(prefix, unet.layersPerBlock(), 4);
+        Map<String, Spec> out = new LinkedHashMap<>();
+        names.forEach((name, shape) -> {
+            KeyMap.Ref ref = map.resolve(name);
+            assertNotNull(ref, name);
+            String key = ref.key();
+            int[] s = shape;
+            if (key.endsWith(".weight") && s.length == 2 && (key.contains("zero_convs.") || key.contains("middle_block_out.")
+                    || key.contains(".skip_connection.") || (family == ModelFamily.SD1 && key.matches(".*\\.proj_(in|out)\\.weight"))))
+                s = new int[]{s[0], s[1], 1, 1};
+            assertNull(out.put(key, new Spec(DType.F16, s)), key);
+        });
+        return out;
+    }
+
     static final String SD15_LAST_FC2_BIAS = "cond_stage_model.transformer.text_model.encoder.layers.11.mlp.fc2.bias";
     static final String SD15_FINAL_LN = "cond_stage_model.transformer.text_model.final_layer_norm.";
     static final String SD21_LAST_FC2_BIAS = "cond_stage_model.model.transformer.resblocks.22.mlp.c_proj.bias";
@@ -286,9 +369,12 @@ class FullSizeCheckpointTest {
         refused(Map.of("model.diffusion_model.input_blocks.0.0.weight", convIn,
                         "conditioner.embedders.1.model.transformer.resblocks.9.mlp.c_proj.bias", small),
                 "Stable Diffusion XL", "SDXL base", "not supported (yet)");
-        refused(Map.of("model.diffusion_model.input_blocks.0.0.weight", new Spec(DType.F16, new int[]{320, 9, 3, 3}),
+        refused(Map.of("model.diffusion_model.input_blocks.0.0.weight", new Spec(DType.F16, new int[]{320, 5, 3, 3}),
                         "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight", small),
-                "inpainting", "9 UNet input channels", "not supported (yet)");
+                "depth-to-image", "5 UNet input channels", "inpainting models 9", "not supported (yet)");
+        refused(Map.of("model.diffusion_model.input_blocks.0.0.weight", new Spec(DType.F16, new int[]{320, 8, 3, 3}),
+                        "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight", small),
+                "instruct-pix2pix", "8 UNet input channels");
         refused(Map.of("model.diffusion_model.joint_blocks.0.context_block.adaLN_modulation.1.bias", small),
                 "Stable Diffusion 3", "not supported (yet)");
         refused(Map.of("conv_in.weight", convIn, "down_blocks.0.resnets.0.conv1.weight", small),
