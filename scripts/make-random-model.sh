@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Writes a diffusers folder of the published SD 1.5 / 2.1 architecture with random weights (the cost of a
 # real model, no download): scripts/make-random-model.sh sd15|sd21 f16|f32|bf16 DIR
+# or a ControlNet folder for that architecture: scripts/make-random-model.sh controlnet sd15|sd21 f16|f32|bf16 DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/java-env.sh

@@ -114,7 +114,9 @@ final class BenchCommand implements Callable<Integer> {
                         .put("controlnet_step_ratio", cn.ratio()).put("controlnet_gflop", cn.controlNetFlops() / 1e9)
                         .put("controlnet_weights_mb", cn.weightBytes() / (1024 * 1024))
                         .put("peak_rss_plain_mb", cn.peakRssPlainBytes() / (1024 * 1024))
-                        .put("peak_rss_controlnet_mb", cn.peakRssBytes() / (1024 * 1024));
+                        .put("peak_rss_controlnet_mb", cn.peakRssBytes() / (1024 * 1024))
+                        .put("controlnet_residuals_mb", cn.residualBytes() / (1024 * 1024))
+                        .put("controlnet_embedding_mb", cn.embeddingBytes() / (1024 * 1024));
             }
             out.println(o);
         } else {
@@ -126,12 +128,14 @@ final class BenchCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "peak RSS      %8d MB%n", r.peakRssBytes() / (1024 * 1024));
             out.printf(Locale.ROOT, "GEMM probe    %8.1f GFLOP/s  (4096x1280x1280 float32, best of 5: this machine's speed right now)%n", r.gemmGflops());
             if (cn != null) {
-                out.printf(Locale.ROOT, "plain step    %8.3f s  (UNet, same run)%n", cn.plainSeconds());
+                out.printf(Locale.ROOT, "plain step    %8.3f s  (UNet, alternating with the ControlNet steps)%n", cn.plainSeconds());
                 out.printf(Locale.ROOT, "ControlNet    %8.3f s  (net + UNet with residuals: %.2fx a plain step; the net %.1f GFLOP)%n",
                         cn.controlNetSeconds(), cn.ratio(), cn.controlNetFlops() / 1e9);
                 out.printf(Locale.ROOT, "  weights     %8d MB%n", cn.weightBytes() / (1024 * 1024));
-                out.printf(Locale.ROOT, "  peak RSS    %8d MB after the plain steps, %d MB after the ControlNet steps%n",
+                out.printf(Locale.ROOT, "  peak RSS    %8d MB before the ControlNet ran, %d MB after its steps%n",
                         cn.peakRssPlainBytes() / (1024 * 1024), cn.peakRssBytes() / (1024 * 1024));
+                out.printf(Locale.ROOT, "  held        %8d MB of residuals during the UNet, %d MB of control-image embedding%n",
+                        cn.residualBytes() / (1024 * 1024), cn.embeddingBytes() / (1024 * 1024));
             }
         }
         return 0;

@@ -83,17 +83,21 @@ public final class Benchmark {
      * @param controlNetSeconds one ControlNet evaluation plus the UNet evaluation with its residuals (median)
      * @param controlNetFlops   the ControlNet's own work per evaluation
      * @param weightBytes       the ControlNet's weights as mapped (or made, for random weights)
-     * @param peakRssPlainBytes the process's peak resident memory after the plain steps (VmHWM), -1 if unknown
+     * @param peakRssPlainBytes the process's peak resident memory before the ControlNet first ran (VmHWM), -1 if unknown
      * @param peakRssBytes      the same after the ControlNet steps
+     * @param residualBytes     the residuals a step holds while the UNet runs (what a ControlNet step keeps alive
+     *                          beyond the UNet's own activations; the net's intermediates reuse the UNet's buffers)
+     * @param embeddingBytes    the control image's conditioning embedding, kept for the whole generation
      */
     public record ControlNetResult(double plainSeconds, double controlNetSeconds, long controlNetFlops, long weightBytes,
-                                   long peakRssPlainBytes, long peakRssBytes) {
+                                   long peakRssPlainBytes, long peakRssBytes, long residualBytes, long embeddingBytes) {
         public double ratio() { return controlNetSeconds / plainSeconds; }
     }
 
     /**
-     * Times a plain UNet evaluation, then a ControlNet step (the net on the same latents, its residuals into the UNet),
-     * at the settings' size and batch; the control image's embedding is made once, as a generation does.
+     * Times plain UNet evaluations and ControlNet steps (the net on the same latents, its residuals into the UNet)
+     * alternately, after one warm-up of each, at the settings' size and batch; the control image's embedding is made
+     * once, as a generation does. Reports the medians.
      */
     public static ControlNetResult controlNet(StableDiffusionModel model, dev.jdiffusion.models.controlnet.ControlNetModel net,
                                               long weightBytes, Settings s, Consumer<String> log) {
@@ -104,20 +108,45 @@ public final class Benchmark {
         Tensor context = gaussian(random, s.batch(), model.tokenizer().maxLength(), model.unet().config().crossAttentionDim());
         float[] timesteps = new float[s.batch()];
         Arrays.fill(timesteps, 500f);
-        double plain = median(s.repeat(), log, "plain step", () -> Buffers.recycle(model.unet().forward(latents, timesteps, context)));
+        Runnable plainStep = () -> Buffers.recycle(model.unet().forward(latents, timesteps, context));
+        plainStep.run();  // warm-up; what the process peaked at before the ControlNet ran
         long rssPlain = peakRss();
         Tensor image = Tensor.zeros(s.batch(), s.height(), s.width(), net.config().conditioningChannels());
         for (int i = 0; i < image.size(); i++) image.data()[i] = random.nextFloat();
         Tensor embedding = net.embedCondition(image);
-        long before = FlopCounter.total();
-        releaseAll(net.forwardEmbedded(latents, timesteps, context, embedding, 1f, false));
-        long netFlops = FlopCounter.total() - before;
-        double withNet = median(s.repeat(), log, "controlnet step", () -> {
+        Runnable netStep = () -> {
             var residuals = net.forwardEmbedded(latents, timesteps, context, embedding, 1f, false);
             Buffers.recycle(model.unet().forward(latents, timesteps, context, residuals));
             releaseAll(residuals);
-        });
-        return new ControlNetResult(plain, withNet, netFlops, weightBytes, rssPlain, peakRss());
+        };
+        long before = FlopCounter.total();
+        var first = net.forwardEmbedded(latents, timesteps, context, embedding, 1f, false);
+        long netFlops = FlopCounter.total() - before;
+        long residualBytes = 4L * (first.mid().size() + first.down().stream().mapToLong(Tensor::size).sum());
+        releaseAll(first);
+        // Warm the ControlNet step up, then alternate plain and ControlNet steps so that both see the same machine state.
+        netStep.run();
+        double[] plain = new double[s.repeat()], withNet = new double[s.repeat()];
+        for (int i = 0; i < s.repeat(); i++) {
+            plain[i] = timed(plainStep);
+            withNet[i] = timed(netStep);
+            log.accept(String.format(java.util.Locale.ROOT, "plain step %.3f s, controlnet step %.3f s (%d/%d)",
+                    plain[i], withNet[i], i + 1, s.repeat()));
+        }
+        return new ControlNetResult(median(plain), median(withNet), netFlops, weightBytes, rssPlain, peakRss(), residualBytes,
+                4L * embedding.size());
+    }
+
+    private static double timed(Runnable work) {
+        long start = System.nanoTime();
+        work.run();
+        return (System.nanoTime() - start) / 1e9;
+    }
+
+    private static double median(double[] t) {
+        double[] c = t.clone();
+        Arrays.sort(c);
+        return c.length % 2 == 1 ? c[c.length / 2] : (c[c.length / 2 - 1] + c[c.length / 2]) / 2;
     }
 
     private static void releaseAll(dev.jdiffusion.models.unet.UNetResiduals r) {

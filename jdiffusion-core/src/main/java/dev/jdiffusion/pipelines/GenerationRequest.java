@@ -9,7 +9,8 @@ import java.util.Objects;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
- * One text-to-image or image-to-image request. Immutable; build it with {@link #builder(String)}.
+ * One text-to-image, image-to-image or inpainting request, optionally steered by ControlNets. Immutable; build
+ * it with {@link #builder(String)}.
  *
  * @param sampler     a sampler name ({@code euler_a}, {@code dpmpp_2m_karras}, ...), or null for the
  *                    scheduler the model ships with

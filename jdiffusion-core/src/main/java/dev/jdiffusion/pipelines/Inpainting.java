@@ -75,7 +75,7 @@ final class Inpainting {
         boolean strengthMax = strength == 1.0;
         float[] init = request.initImage() == null ? new float[3 * height * width]  // mid-grey in [-1, 1]
                 : VaeImageProcessor.preprocessImage(PilImage.of(request.initImage()), width, height, crop);
-        if (unetChannels == 4 || !strengthMax) imageLatents = repeat(encode(vae, init, height, width, generator), n);
+        if (unetChannels == 4 || !strengthMax) imageLatents = repeat(ImageLatents.encode(vae, init, height, width, generator), n);
         noise = generator.randn(n, lc, lh, lw);
         float[] latents;
         if (strengthMax) {
@@ -92,7 +92,7 @@ final class Inpainting {
         for (int c = 0; c < 3; c++)
             for (int p = 0; p < pixels; p++) masked[c * pixels + p] = init[c * pixels + p] * (mask[p] < 0.5f ? 1f : 0f);
         maskLatent = repeat(nearest(mask, height, width, lh, lw), n);
-        maskedLatents = repeat(encode(vae, masked, height, width, generator), n);
+        maskedLatents = repeat(ImageLatents.encode(vae, masked, height, width, generator), n);
         return latents;
     }
 
@@ -145,22 +145,6 @@ final class Inpainting {
         for (RgbImage img : decoded)
             out.add(VaeImageProcessor.applyOverlay(request.mask(), PilImage.of(request.initImage()), img, crop));
         return out;
-    }
-
-    /**
-     * A picture's latents as diffusers' {@code _encode_vae_image} samples them: (mean + std · randn) · scaling_factor,
-     * one draw of the latents' size from the generator. {@code chw} is (3, height, width) in [-1, 1].
-     */
-    static float[] encode(AutoencoderKL vae, float[] chw, int height, int width, TorchGenerator generator) {
-        AutoencoderKL.LatentDist dist = vae.encode(dev.jdiffusion.tensor.TensorOps.nchwToNhwc(chw, 1, 3, height, width));
-        var meanT = dist.mean();
-        int lh = meanT.dim(1), lw = meanT.dim(2), lc = meanT.dim(3);
-        float[] mean = dev.jdiffusion.tensor.TensorOps.nhwcToNchw(meanT), std = dev.jdiffusion.tensor.TensorOps.nhwcToNchw(dist.std());
-        float[] sample = generator.randn(1, lc, lh, lw);
-        float sf = vae.scalingFactor();
-        float[] z = new float[mean.length];
-        for (int i = 0; i < z.length; i++) z[i] = sf * (mean[i] + std[i] * sample[i]);
-        return z;
     }
 
     /** torch's interpolate(mode='nearest') of a (h, w) map: source index floor(dst · in/out) in float, clamped. */

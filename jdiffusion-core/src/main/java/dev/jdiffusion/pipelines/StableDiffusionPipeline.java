@@ -23,7 +23,6 @@ import dev.jdiffusion.tensor.TensorOps;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.function.UnaryOperator;
 
@@ -32,6 +31,8 @@ import java.util.function.UnaryOperator;
  * StableDiffusionImg2ImgPipeline compute them: the same prompt encoding, the same random draws in the
  * same order from a PyTorch-compatible generator, the same classifier-free guidance. Load once, run
  * many requests; a pipeline holds no per-request state, so requests may run one after another freely.
+ * A request with a mask (or any request to an inpainting model) is inpainted ({@link Inpainting}), and
+ * ControlNets steer any of them ({@link ControlNetGuidance}): all through the one {@link DenoisingLoop}.
  */
 public final class StableDiffusionPipeline {
     private final StableDiffusionModel model;
@@ -164,7 +165,7 @@ public final class StableDiffusionPipeline {
      * scale, repeat per image, then add noise (second draw) at the first timestep.
      */
     private float[] initLatents(RgbImage image, int n, TorchGenerator generator, Scheduler scheduler, int firstStep) {
-        float[] one = Inpainting.encode(vae, VaeImageProcessor.preprocessImage(PilImage.of(image), image.width(), image.height(), null),
+        float[] one = ImageLatents.encode(vae, VaeImageProcessor.preprocessImage(PilImage.of(image), image.width(), image.height(), null),
                 image.height(), image.width(), generator);
         float[] init = new float[n * one.length];
         for (int b = 0; b < n; b++) System.arraycopy(one, 0, init, b * one.length, one.length);

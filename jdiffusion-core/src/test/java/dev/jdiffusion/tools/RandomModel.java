@@ -27,8 +27,13 @@ import java.util.Map;
  */
 public final class RandomModel {
     public static void main(String[] args) throws IOException {
+        if (args.length == 4 && args[0].equals("controlnet")) {
+            controlNet(args[1].equals("sd21") ? ModelFamily.SD2 : ModelFamily.SD1, DType.valueOf(args[2].toUpperCase(Locale.ROOT)),
+                    Path.of(args[3]));
+            return;
+        }
         if (args.length != 3) {
-            System.err.println("usage: RandomModel sd15|sd21 f16|f32|bf16 DIR");
+            System.err.println("usage: RandomModel sd15|sd21 f16|f32|bf16 DIR | RandomModel controlnet sd15|sd21 f16|f32|bf16 DIR");
             System.exit(2);
         }
         ModelFamily family = args[0].equals("sd21") ? ModelFamily.SD2 : ModelFamily.SD1;
@@ -61,5 +66,27 @@ public final class RandomModel {
         SafeTensorsWriter.write(dir.resolve("text_encoder/model.safetensors"), textW.tensors(), Map.of("format", "pt"));
         System.out.printf("wrote %s: %s %s, %.2f GB of weights%n", dir, family.builtInConfigs(), dtype,
                 (unetW.bytes() + vaeW.bytes() + textW.bytes()) / 1e9);
+    }
+
+    /**
+     * A diffusers ControlNetModel folder for the family's UNet (lllyasviel's ControlNet 1.1 architecture: the UNet's
+     * down half, conditioning embedding 16, 32, 96, 256) with random weights.
+     */
+    static void controlNet(ModelFamily family, DType dtype, Path dir) throws IOException {
+        JsonConfig unet = BuiltinConfigs.read(family, "unet", "config.json");
+        var config = unet.root().deepCopy();
+        var o = (com.fasterxml.jackson.databind.node.ObjectNode) config;
+        o.put("_class_name", "ControlNetModel");
+        o.remove(java.util.List.of("up_block_types", "out_channels", "sample_size", "center_input_sample"));
+        o.put("in_channels", 4).put("conditioning_channels", 3).put("controlnet_conditioning_channel_order", "rgb")
+                .put("global_pool_conditions", false);
+        o.putArray("conditioning_embedding_out_channels").add(16).add(32).add(96).add(256);
+        JsonConfig cfg = new JsonConfig(dir.resolve("config.json"), config);
+        RandomWeights w = new RandomWeights(dtype, 4);
+        new dev.jdiffusion.models.controlnet.ControlNetModel("random", dev.jdiffusion.models.controlnet.ControlNetConfig.from(cfg), w);
+        Files.createDirectories(dir);
+        new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(dir.resolve("config.json").toFile(), config);
+        SafeTensorsWriter.write(dir.resolve("diffusion_pytorch_model.safetensors"), w.tensors(), Map.of("format", "pt"));
+        System.out.printf("wrote %s: %s ControlNet %s, %.2f GB of weights%n", dir, family.builtInConfigs(), dtype, w.bytes() / 1e9);
     }
 }
