@@ -29,7 +29,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
-/** `jdiffusion generate`: text-to-image (and image-to-image with --init-image), written to PNG with its parameters. */
+/** `jdiffusion generate`: text-to-image (image-to-image with --init-image, inpainting with --mask, ControlNets), written to PNG with its parameters. */
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = "Generate images from a prompt (or transform --init-image, repaint its --mask, follow --controlnet"
                 + " control images) and write PNGs that carry their parameters.")
@@ -83,7 +83,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--init-image", description = "Start from this image (img2img).")
     Path initImage;
 
-    @Option(names = "--strength", defaultValue = "0.75", description = "img2img: how much of the init image to redraw, in (0, 1] (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--strength", defaultValue = "0.75", description = "img2img and inpainting: how much of the init image to redraw, in (0, 1] (default: ${DEFAULT-VALUE}; 1 repaints the masked part from pure noise).")
     double strength;
 
     @Option(names = "--mask", description = "Inpainting: repaint where this mask is white (grey >= 128), keep the init image where it is black; resized to the image.")
