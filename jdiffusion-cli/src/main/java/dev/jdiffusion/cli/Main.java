@@ -11,6 +11,7 @@ import java.io.UncheckedIOException;
 @Command(name = "jdiffusion", mixinStandardHelpOptions = true, version = "jdiffusion 0.1.0",
         description = "Stable Diffusion in pure Java.",
         subcommands = {GenerateCommand.class, TokenizeCommand.class, DownloadCommand.class, ConvertCommand.class, BenchCommand.class,
+                TrainCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
 
@@ -38,6 +39,10 @@ public final class Main {
             if (e instanceof dev.jdiffusion.pipelines.GenerationCancelledException) {
                 cmd.getErr().println("jdiffusion: " + e.getMessage());
                 return 130;
+            }
+            if (e instanceof dev.jdiffusion.training.TrainingDivergedException) {
+                cmd.getErr().println("jdiffusion: " + e.getMessage());
+                return 1;
             }
             if (e instanceof ModelFormatException || e instanceof IllegalArgumentException
                     || e instanceof UncheckedIOException || e instanceof java.io.IOException) {

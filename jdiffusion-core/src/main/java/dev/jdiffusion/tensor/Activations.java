@@ -67,7 +67,36 @@ public final class Activations {
                 }
             for (; i < to; i++) y[i] = apply(kind, xs[i]);
         });
-        return new Tensor(y, x.shape());
+        Tensor out = new Tensor(y, x.shape());
+        Autograd.Recorder r = Autograd.needed(new Tensor[]{x});
+        if (r != null) r.record(kind.name().toLowerCase(java.util.Locale.ROOT), out, new Tensor[]{x}, g -> {
+            float[] go = g.output();
+            Parallel.forRange(xs.length, 4096, (from, to) -> {
+                for (int i = from; i < to; i++) go[i] *= derivative(kind, xs[i]);
+            });
+            g.input(0, go);
+        });
+        return out;
+    }
+
+    /** d/dx of {@code kind} at x, in double then rounded (the backward's local slope). */
+    public static float derivative(Kind kind, float x) {
+        return switch (kind) {
+            case SILU -> {
+                double s = 1.0 / (1.0 + Math.exp(-x));
+                yield (float) (s * (1.0 + x * (1.0 - s)));
+            }
+            case GELU -> geluDerivative(x);
+            case QUICK_GELU -> {
+                double s = 1.0 / (1.0 + Math.exp(-1.702 * x));
+                yield (float) (s + 1.702 * x * s * (1.0 - s));
+            }
+        };
+    }
+
+    /** GELU'(x) = Φ(x) + x·φ(x) (exact erf form). */
+    static float geluDerivative(float x) {
+        return (float) (0.5 * (1.0 + erf(x / Math.sqrt(2.0))) + x * Math.exp(-0.5 * (double) x * x) / Math.sqrt(2 * Math.PI));
     }
 
     /**
@@ -88,7 +117,21 @@ public final class Activations {
         });
         int[] shape = h.shape();
         shape[shape.length - 1] = d;
-        return new Tensor(y, shape);
+        Tensor out = new Tensor(y, shape);
+        Autograd.Recorder rec = Autograd.needed(new Tensor[]{h});
+        if (rec != null) rec.record("geglu", out, new Tensor[]{h}, g -> {
+            float[] go = g.output(), gh = new float[hs.length];
+            Parallel.forRange(rows, 16, (from, to) -> {
+                for (int r = from; r < to; r++)
+                    for (int j = 0; j < d; j++) {
+                        float a = hs[r * d2 + j], gate = hs[r * d2 + d + j], gy = go[r * d + j];
+                        gh[r * d2 + j] = gy * gelu(gate);
+                        gh[r * d2 + d + j] = gy * a * geluDerivative(gate);
+                    }
+            });
+            g.input(0, gh);
+        });
+        return out;
     }
 
     /**

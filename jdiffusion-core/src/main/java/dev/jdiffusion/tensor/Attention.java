@@ -46,7 +46,71 @@ public final class Attention {
     public static Tensor attend(Tensor q, Tensor k, Tensor v, int heads, boolean causal) {
         // Q·Kᵀ and P·V: 2 multiply-adds per (query, key, feature).
         FlopCounter.add(4L * q.dim(0) * q.dim(1) * k.dim(1) * q.dim(2));
-        return causal ? attendReference(q, k, v, heads, true) : attendFused(q, k, v, heads);
+        Tensor out = causal ? attendReference(q, k, v, heads, true) : attendFused(q, k, v, heads);
+        Tensor[] inputs = {q, k, v};
+        Autograd.Recorder r = Autograd.needed(inputs);
+        if (r != null) r.record(causal ? "causal attention" : "attention", out, inputs, g -> backward(g, q, k, v, heads, causal));
+        return out;
+    }
+
+    /** Query rows per block of the backward pass: scores exist for this many rows × all keys at once. */
+    private static final int BACKWARD_ROWS = 256;
+
+    /**
+     * The backward of attention, recomputing the scores instead of storing them (flash-attention's
+     * backward): per batch, head and block of query rows, S = Q·Kᵀ/√d (masked when causal), P = softmax(S),
+     * dP = dO·Vᵀ, dS = P∘(dP − rowsum(P∘dP))/√d, then dQ = dS·K, dK += dSᵀ·Q, dV += Pᵀ·dO, all on the
+     * packed kernel with transposed operands.
+     */
+    static void backward(Autograd.Grads grads, Tensor q, Tensor k, Tensor v, int heads, boolean causal) {
+        int n = q.dim(0), lq = q.dim(1), width = q.dim(2), lk = k.dim(1), d = width / heads;
+        float scale = (float) (1.0 / Math.sqrt(d));
+        float[] qs = q.data(), ks = k.data(), vs = v.data(), go = grads.output();
+        float[] dq = new float[qs.length], dk = new float[ks.length], dv = new float[vs.length];
+        FlopCounter.add(8L * n * lq * lk * width);
+        int rowsMax = Math.min(lq, BACKWARD_ROWS);
+        float[] p = new float[rowsMax * lk], dp = new float[rowsMax * lk];
+        for (int b = 0; b < n; b++)
+            for (int h = 0; h < heads; h++) {
+                int kOff = b * lk * width + h * d;
+                for (int i0 = 0; i0 < lq; i0 += rowsMax) {
+                    int rows = Math.min(rowsMax, lq - i0), qOff = (b * lq + i0) * width + h * d;
+                    Gemm.nt(rows, lk, d, qs, qOff, width, ks, kOff, width, p, 0, lk, false);
+                    Gemm.nt(rows, lk, d, go, qOff, width, vs, kOff, width, dp, 0, lk, false);
+                    for (int r = 0; r < rows; r++) {
+                        int o = r * lk, visible = causal ? Math.min(lk, i0 + r + 1) : lk;
+                        float max = Float.NEGATIVE_INFINITY;
+                        for (int j = 0; j < visible; j++) max = Math.max(max, p[o + j] * scale);
+                        double sum = 0;
+                        for (int j = 0; j < visible; j++) {
+                            float e = (float) Math.exp(p[o + j] * scale - max);
+                            p[o + j] = e;
+                            sum += e;
+                        }
+                        float inv = (float) (1.0 / sum);
+                        double dot = 0;
+                        for (int j = 0; j < visible; j++) {
+                            p[o + j] *= inv;
+                            dot += (double) p[o + j] * dp[o + j];
+                        }
+                        for (int j = visible; j < lk; j++) p[o + j] = 0f;
+                        float fdot = (float) dot;
+                        for (int j = 0; j < lk; j++) dp[o + j] = p[o + j] * (dp[o + j] - fdot) * scale;
+                    }
+                    if (grads.wants(0))
+                        PackedGemm.multiply(rows, d, lk, PackedGemm.rows(dp, 0, lk, lk), PackedGemm.floatColumns(ks, kOff, width, lk),
+                                dq, qOff, width, null, false);
+                    if (grads.wants(1))
+                        PackedGemm.multiply(lk, d, rows, PackedGemm.transposedRows(dp, 0, lk, lk, rows),
+                                PackedGemm.floatColumns(qs, qOff, width, rows), dk, kOff, width, null, true);
+                    if (grads.wants(2))
+                        PackedGemm.multiply(lk, d, rows, PackedGemm.transposedRows(p, 0, lk, lk, rows),
+                                PackedGemm.floatColumns(go, qOff, width, rows), dv, kOff, width, null, true);
+                }
+            }
+        if (grads.wants(0)) grads.input(0, dq);
+        if (grads.wants(1)) grads.input(1, dk);
+        if (grads.wants(2)) grads.input(2, dv);
     }
 
     public static Tensor attend(Tensor q, Tensor k, Tensor v, int heads) {

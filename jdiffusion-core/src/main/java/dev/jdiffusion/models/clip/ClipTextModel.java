@@ -5,7 +5,9 @@ import dev.jdiffusion.models.nn.LayerNorm;
 import dev.jdiffusion.models.nn.Linear;
 import dev.jdiffusion.tensor.Activations;
 import dev.jdiffusion.tensor.Attention;
+import dev.jdiffusion.tensor.Autograd;
 import dev.jdiffusion.tensor.Tensor;
+import dev.jdiffusion.tensor.TensorOps;
 import dev.jdiffusion.tensor.WeightTensor;
 
 import java.util.ArrayList;
@@ -48,23 +50,14 @@ public final class ClipTextModel {
 
     /** Encodes token ids: {@code ids[b]} is one sequence (all the same length, at most max_position_embeddings). */
     public Output forward(int[][] ids) {
-        int n = ids.length, len = ids[0].length, d = config.hiddenSize();
+        int len = ids[0].length;
         if (len > config.maxPositionEmbeddings())
             throw new IllegalArgumentException(len + " tokens exceed the text encoder's " + config.maxPositionEmbeddings());
-        float[] x = new float[n * len * d];
-        float[] pos = new float[d];
-        for (int b = 0; b < n; b++) {
-            for (int t = 0; t < len; t++) {
-                int id = ids[b][t];
+        for (int[] seq : ids)
+            for (int id : seq)
                 if (id < 0 || id >= config.vocabSize())
                     throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + config.vocabSize());
-                int off = (b * len + t) * d;
-                tokenEmbedding.copyTo((long) id * d, x, off, d);
-                positionEmbedding.copyTo((long) t * d, pos, 0, d);
-                for (int j = 0; j < d; j++) x[off + j] += pos[j];
-            }
-        }
-        Tensor h = new Tensor(x, n, len, d);
+        Tensor h = TensorOps.embed(ids, tokenEmbedding, positionEmbedding);
         List<Tensor> hidden = new ArrayList<>();
         hidden.add(h);
         for (EncoderLayer layer : layers) {
@@ -117,7 +110,9 @@ public final class ClipTextModel {
             act = c.hiddenAct();
         }
 
-        Tensor forward(Tensor x) {
+        Tensor forward(Tensor x) { return Autograd.block(() -> compute(x), x); }
+
+        private Tensor compute(Tensor x) {
             Tensor h = layerNorm1.forward(x);
             Tensor a = Attention.attend(q.forward(h), k.forward(h), v.forward(h), heads, true);
             x = out.forward(a, x);
