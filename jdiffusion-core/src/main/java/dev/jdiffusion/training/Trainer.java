@@ -98,6 +98,7 @@ public final class Trainer {
         }
         if (o.replay != null) {
             replay = Replay.open(o.replay, unetTarget);
+            checkReplayFitsModel();
             data = null;
             totalSteps = replay.steps();
             resolution = 0;
@@ -113,6 +114,31 @@ public final class Trainer {
         ema = o.ema ? new Ema(o.emaDecay) : null;
         schedule = LearningRateSchedule.of(o.lrScheduler, o.learningRate, o.lrWarmupSteps, totalSteps);
         latentCache = unetTarget && data != null && o.centerCrop && !o.randomFlip ? new LatentCache() : null;
+    }
+
+    /** Every step's shapes against the model: the latents its images make, the text encoder's length, the timesteps. */
+    private void checkReplayFitsModel() {
+        int f = vae.config().downscaleFactor(), lc = vae.config().latentChannels();
+        for (int k = 0; k < replay.steps(); k++) {
+            Replay.Step s = replay.step(k);
+            if (s.height() % f != 0 || s.width() % f != 0)
+                throw new IllegalArgumentException(o.replay + ": pixel_values." + k + " is " + s.height() + "x" + s.width()
+                        + ", not a multiple of the VAE's factor " + f);
+            int expected = s.n() * lc * (s.height() / f) * (s.width() / f);
+            if (s.posteriorNoise().length != expected)
+                throw new IllegalArgumentException(o.replay + ": posterior_noise." + k + " does not fit pixel_values." + k + " ("
+                        + s.height() + "x" + s.width() + "): the model's latents are [" + s.n() + ", " + lc + ", " + s.height() / f
+                        + ", " + s.width() / f + "]");
+            if (unetRecipe == null) continue;
+            int max = textEncoder.config().maxPositionEmbeddings();
+            if (s.inputIds()[0].length > max)
+                throw new IllegalArgumentException(o.replay + ": input_ids." + k + " has " + s.inputIds()[0].length
+                        + " tokens, the text encoder takes " + max);
+            for (int t : s.timesteps())
+                if (t < 0 || t >= unetRecipe.numTrainTimesteps())
+                    throw new IllegalArgumentException(o.replay + ": timesteps." + k + " holds " + t + ", outside [0, "
+                            + unetRecipe.numTrainTimesteps() + ")");
+        }
     }
 
     public Parameters parameters() { return params; }
