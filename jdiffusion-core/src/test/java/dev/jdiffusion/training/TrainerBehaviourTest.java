@@ -29,11 +29,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The training loop's contracts: exact resume, checkpointing, the output folder's layout, and bad input. */
-class TrainerBehaviourTest {
+public class TrainerBehaviourTest {
     @TempDir Path tmp;
 
     /** A small ImageFolder of coloured squares and discs, 16×16, captioned by colour and shape. */
-    static Path shapes(Path dir, int count) throws IOException {
+    public static Path shapes(Path dir, int count) throws IOException {
         Files.createDirectories(dir);
         String[] names = {"red", "green", "blue", "yellow"};
         Color[] colors = {new Color(220, 30, 30), new Color(30, 180, 40), new Color(30, 60, 220), new Color(240, 210, 20)};
