@@ -1,5 +1,15 @@
 package dev.jdiffusion.cli;
 
+import dev.jdiffusion.io.DiffusersFolder;
+import dev.jdiffusion.io.JsonConfig;
+import dev.jdiffusion.io.RandomWeights;
+import dev.jdiffusion.io.WeightSource;
+import dev.jdiffusion.io.checkpoint.BuiltinConfigs;
+import dev.jdiffusion.models.unet.UNet2DConditionConfig;
+import dev.jdiffusion.models.vae.AutoencoderKLConfig;
+import dev.jdiffusion.training.TrainingBenchmark;
+import java.util.ArrayList;
+import java.util.List;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jdiffusion.io.checkpoint.ModelFamily;
@@ -56,11 +66,18 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--profile", description = "Also print the UNet's time per kernel call shape, heaviest first (on stderr).")
     boolean profile;
 
+    @Option(names = "--train", description = "Time training instead: a UNet and a VAE training step (forward + backward of every weight) at --batch, next to their forward passes.")
+    boolean train;
+
+    @Option(names = "--gradient-checkpointing", description = "With --train: recompute blocks in the backward pass.")
+    boolean gradientCheckpointing;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut(), err = spec.commandLine().getErr();
         // Read once when the kernels first run (a constant for the JIT): set it before any model code runs.
         if (profile) System.setProperty("jdiffusion.profile", "true");
+        if (train) return trainBench(out, err);
         StableDiffusionModel model;
         if (source.architecture != null) {
             ModelFamily family = switch (source.architecture.toLowerCase(Locale.ROOT)) {
@@ -99,6 +116,61 @@ final class BenchCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "vae decode    %8.3f s%n", r.vaeDecodeSeconds());
             out.printf(Locale.ROOT, "peak RSS      %8d MB%n", r.peakRssBytes() / (1024 * 1024));
             out.printf(Locale.ROOT, "GEMM probe    %8.1f GFLOP/s  (4096x1280x1280 float32, best of 5: this machine's speed right now)%n", r.gemmGflops());
+        }
+        return 0;
+    }
+
+    /** `bench --train`: UNet and VAE training steps at the given size and batch, against their forward passes. */
+    private int trainBench(PrintWriter out, PrintWriter err) {
+        JsonConfig unetConfig, vaeConfig;
+        WeightSource unetWeights, vaeWeights;
+        String name;
+        if (source.architecture != null) {
+            ModelFamily family = source.architecture.toLowerCase(Locale.ROOT).startsWith("sd2") ? ModelFamily.SD2 : ModelFamily.SD1;
+            unetConfig = BuiltinConfigs.read(family, "unet", "config.json");
+            vaeConfig = BuiltinConfigs.read(family, "vae", "config.json");
+            DType dt = dtype.toLowerCase(Locale.ROOT).equals("f32") ? DType.F32 : DType.F16;
+            unetWeights = new RandomWeights(dt, 2);
+            vaeWeights = new RandomWeights(dt, 3);
+            name = family.builtInConfigs() + " (random weights)";
+        } else {
+            DiffusersFolder f = DiffusersFolder.open(ModelLocator.resolve(source.model));
+            unetConfig = f.config("unet");
+            vaeConfig = f.config("vae");
+            unetWeights = WeightSource.of(f.weights("unet", false));
+            vaeWeights = WeightSource.of(f.weights("vae", false));
+            name = f.root().getFileName().toString();
+        }
+        AutoencoderKLConfig vc = AutoencoderKLConfig.from(vaeConfig);
+        int factor = vc.downscaleFactor();
+        if (width % factor != 0 || height % factor != 0)
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--width and --height must be multiples of " + factor);
+        java.util.function.Consumer<String> log = json && !profile ? line -> {} : line -> err.println("  " + line);
+        List<TrainingBenchmark.Result> results = new ArrayList<>();
+        results.add(TrainingBenchmark.unet(UNet2DConditionConfig.from(unetConfig), unetWeights, batch, height / factor, width / factor,
+                repeat, gradientCheckpointing, log));
+        results.add(TrainingBenchmark.vae(vc, vaeWeights, batch, height, width, repeat, gradientCheckpointing, log));
+        long rss = Benchmark.peakRss();
+        if (json) {
+            ObjectMapper m = new ObjectMapper();
+            ObjectNode o = m.createObjectNode();
+            o.put("model", name).put("width", width).put("height", height).put("batch", batch).put("threads", Parallel.threads())
+                    .put("gradient_checkpointing", gradientCheckpointing);
+            for (TrainingBenchmark.Result r : results)
+                o.putObject(r.what()).put("trained_values", r.trainedValues()).put("forward_s", r.forwardSeconds())
+                        .put("forward_gflop", r.forwardFlops() / 1e9).put("step_s", r.stepSeconds()).put("step_gflop", r.stepFlops() / 1e9)
+                        .put("samples_per_s", r.samplesPerSecond()).put("forward_gflops", r.forwardGflops())
+                        .put("step_gflops", r.stepGflops()).put("backward_gflops", r.backwardGflops());
+            o.put("peak_rss_mb", rss < 0 ? -1 : rss / (1024 * 1024));
+            out.println(o);
+        } else {
+            out.printf(Locale.ROOT, "%s, %dx%d, batch %d, %d threads, median of %d%s%n", name, width, height, batch,
+                    Parallel.threads(), repeat, gradientCheckpointing ? ", gradient checkpointing" : "");
+            for (TrainingBenchmark.Result r : results)
+                out.printf(Locale.ROOT, "%-5s forward %7.3f s (%.2f GFLOP, %.1f GFLOP/s)   training step %7.3f s (%.2f GFLOP, %.1f GFLOP/s; backward %.1f GFLOP/s)   %.2f samples/s%n",
+                        r.what(), r.forwardSeconds(), r.forwardFlops() / 1e9, r.forwardGflops(), r.stepSeconds(), r.stepFlops() / 1e9,
+                        r.stepGflops(), r.backwardGflops(), r.samplesPerSecond());
+            out.printf(Locale.ROOT, "peak RSS %d MB%n", rss / (1024 * 1024));
         }
         return 0;
     }

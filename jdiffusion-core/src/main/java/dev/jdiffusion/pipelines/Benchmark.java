@@ -120,7 +120,7 @@ public final class Benchmark {
     }
 
     /** Peak resident set size from /proc/self/status (Linux), or -1. */
-    static long peakRss() {
+    public static long peakRss() {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/status")))
                 if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;

@@ -80,8 +80,13 @@ public final class Norms {
             if (silu) {
                 Parallel.forRange(n * pixels, 64, (from, to) -> {
                     for (int row = from; row < to; row++) {
-                        int off = row * c, so = (row / pixels) * c;
-                        for (int j = 0; j < c; j++) {
+                        int off = row * c, so = (row / pixels) * c, j = 0;
+                        for (; j + L <= c; j += L) {
+                            FloatVector pre = FloatVector.fromArray(S, xs, off + j).sub(FloatVector.fromArray(S, mean, so + j))
+                                    .fma(FloatVector.fromArray(S, scale, so + j), FloatVector.fromArray(S, shift, so + j));
+                            FloatVector.fromArray(S, go, off + j).mul(Activations.siluDerivative(pre)).intoArray(go, off + j);
+                        }
+                        for (; j < c; j++) {
                             float pre = (xs[off + j] - mean[so + j]) * scale[so + j] + shift[so + j];
                             go[off + j] *= Activations.derivative(Activations.Kind.SILU, pre);
                         }
@@ -93,13 +98,36 @@ public final class Norms {
             int cb = Math.min(c, CHANNEL_BLOCK), cBlocks = (c + cb - 1) / cb;
             Parallel.forTasks(n * cBlocks, t -> {
                 int b = t / cBlocks, c0 = (t % cBlocks) * cb, c1 = Math.min(c, c0 + cb);
-                for (int p = 0; p < pixels; p++) {
-                    int off = (b * pixels + p) * c;
-                    for (int j = c0; j < c1; j++) {
+                float[] ag = new float[c1 - c0], agx = new float[c1 - c0];
+                for (int p0 = 0; p0 < pixels; p0 += PIXEL_CHUNK) {
+                    int p1 = Math.min(pixels, p0 + PIXEL_CHUNK), j = c0;
+                    for (; j + L <= c1; j += L) {
                         int bc = b * c + j;
-                        double gp = go[off + j];
-                        sumG[bc] += gp;
-                        sumGX[bc] += gp * ((xs[off + j] - mean[bc]) * rstd[bc]);
+                        FloatVector m = FloatVector.fromArray(S, mean, bc), r = FloatVector.fromArray(S, rstd, bc);
+                        FloatVector sg = FloatVector.zero(S), sgx = sg;
+                        for (int p = p0; p < p1; p++) {
+                            int off = (b * pixels + p) * c + j;
+                            FloatVector gp = FloatVector.fromArray(S, go, off);
+                            sg = sg.add(gp);
+                            sgx = gp.fma(FloatVector.fromArray(S, xs, off).sub(m).mul(r), sgx);
+                        }
+                        sg.intoArray(ag, j - c0);
+                        sgx.intoArray(agx, j - c0);
+                    }
+                    for (; j < c1; j++) {
+                        int bc = b * c + j;
+                        float sg = 0, sgx = 0;
+                        for (int p = p0; p < p1; p++) {
+                            int off = (b * pixels + p) * c + j;
+                            sg += go[off];
+                            sgx += go[off] * ((xs[off] - mean[bc]) * rstd[bc]);
+                        }
+                        ag[j - c0] = sg;
+                        agx[j - c0] = sgx;
+                    }
+                    for (j = c0; j < c1; j++) {
+                        sumG[b * c + j] += ag[j - c0];
+                        sumGX[b * c + j] += agx[j - c0];
                     }
                 }
             });
@@ -122,8 +150,16 @@ public final class Norms {
                 }
             Parallel.forRange(n * pixels, 64, (from, to) -> {
                 for (int row = from; row < to; row++) {
-                    int off = row * c, so = (row / pixels) * c;
-                    for (int j = 0; j < c; j++) {
+                    int off = row * c, so = (row / pixels) * c, j = 0;
+                    for (; j + L <= c; j += L) {
+                        int bc = so + j;
+                        FloatVector r = FloatVector.fromArray(S, rstd, bc);
+                        FloatVector xhat = FloatVector.fromArray(S, xs, off + j).sub(FloatVector.fromArray(S, mean, bc)).mul(r);
+                        FloatVector t = FloatVector.fromArray(S, gam, j).mul(FloatVector.fromArray(S, go, off + j))
+                                .sub(FloatVector.fromArray(S, m1, bc)).sub(xhat.mul(FloatVector.fromArray(S, m2, bc)));
+                        r.mul(t).intoArray(go, off + j);
+                    }
+                    for (; j < c; j++) {
                         int bc = so + j;
                         float xhat = (xs[off + j] - mean[bc]) * rstd[bc];
                         go[off + j] = rstd[bc] * (gam[j] * go[off + j] - m1[bc] - xhat * m2[bc]);

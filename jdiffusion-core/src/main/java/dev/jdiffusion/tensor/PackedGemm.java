@@ -108,6 +108,12 @@ public final class PackedGemm {
      */
     public static void multiply(int m, int n, int k, ASource a, BSource b, float[] c, int cOff, int ldc,
                                 float[] bias, boolean accumulate) {
+        multiply(m, n, k, a, b, c, cOff, ldc, bias, accumulate, true);
+    }
+
+    /** {@link #multiply} on the calling thread only when {@code mayParallel} is false (callers that split the work themselves). */
+    static void multiply(int m, int n, int k, ASource a, BSource b, float[] c, int cOff, int ldc,
+                         float[] bias, boolean accumulate, boolean mayParallel) {
         if (m <= 0 || n <= 0) return;
         if (k == 0) {
             for (int i = 0; i < m; i++)
@@ -128,14 +134,14 @@ public final class PackedGemm {
                 int cols = Math.min(perSlice, n - j0), from = j0;
                 BSource slice = (j, c2, dst, off, ctx) -> b.pack(from + j, c2, dst, off, ctx);
                 float[] sliceBias = bias == null ? null : java.util.Arrays.copyOfRange(bias, j0, j0 + cols);
-                multiply(m, cols, k, a, slice, c, cOff + j0, ldc, sliceBias, accumulate);
+                multiply(m, cols, k, a, slice, c, cOff + j0, ldc, sliceBias, accumulate, mayParallel);
             }
             return;
         }
         float[] packed = borrow((long) panels * panelSize);
         try {
             double flops = 2.0 * m * n * k;
-            boolean parallel = flops >= 4e6;
+            boolean parallel = mayParallel && flops >= 4e6;
             int packTasks = parallel ? Math.min(panels, 4 * Parallel.threads()) : 1;
             runTasks(packTasks, parallel, t -> {
                 Ctx ctx = CTX.get();

@@ -1,6 +1,8 @@
 package dev.jdiffusion.training;
 
 import dev.jdiffusion.tensor.Autograd;
+import dev.jdiffusion.tensor.FlopCounter;
+import dev.jdiffusion.tensor.OpProfile;
 import dev.jdiffusion.tensor.Tensor;
 import dev.jdiffusion.tensor.WeightTensor;
 
@@ -99,6 +101,7 @@ public final class Tape implements Autograd.Recorder {
             nodes.set(n, null);
             float[] go = grads.remove(node.output);
             if (go == null) continue;  // nothing downstream of this operation reached the loss
+            long t0 = OpProfile.enabled() ? System.nanoTime() : 0, f0 = OpProfile.enabled() ? FlopCounter.total() : 0;
             node.backward.apply(new Autograd.Grads() {
                 @Override public float[] output() { return go; }
 
@@ -116,6 +119,7 @@ public final class Tape implements Autograd.Recorder {
 
                 @Override public float[] weight(WeightTensor w) { return parameters.gradientOf(w); }
             });
+            if (OpProfile.enabled()) OpProfile.add("backward " + node.op, System.nanoTime() - t0, FlopCounter.total() - f0);
         }
         nodes.clear();
         // What is left are gradients of leaves: tensors marked by requireGrad.

@@ -315,6 +315,15 @@ class BackwardFiniteDifferenceTest {
     }
 
     @Test
+    void groupNormSiluOverManyChannelsOnTheVectorPaths() {
+        Case c = new Case("groupnorm+silu 40 channels", new int[][]{{2, 3, 5, 40}}, new int[][]{{40}, {40}});
+        c.ours = (x, w) -> Norms.groupNorm(x[0], 8, w[0], w[1], 1e-6, true);
+        c.ref = (x, w) -> groupNorm(x[0], 2, 40, 8, w[0], w[1], 1e-6, true);
+        c.samples = 64;
+        check(c);
+    }
+
+    @Test
     void convolutionOfALazilyNormalizedInput() {
         // ResnetBlock2D's conv(norm.lazySilu(x)): recorded as group norm + SiLU, then the convolution.
         Case c = new Case("conv(groupnorm+silu)", new int[][]{{1, 5, 5, 4}}, new int[][]{{4}, {4}, {3, 4, 3, 3}, {3}});
@@ -359,15 +368,18 @@ class BackwardFiniteDifferenceTest {
 
     @Test
     void geglu() {
-        Case c = new Case("geglu", new int[][]{{2, 3, 2 * 11}}, new int[0][]);
-        c.ours = (x, w) -> Activations.geglu(x[0]);
-        c.ref = (x, w) -> {
-            double[] y = new double[6 * 11];
-            for (int r = 0; r < 6; r++)
-                for (int j = 0; j < 11; j++) y[r * 11 + j] = x[0][r * 22 + j] * act("gelu", x[0][r * 22 + 11 + j]);
-            return y;
-        };
-        check(c);
+        for (int d : new int[]{11, 40}) {
+            Case c = new Case("geglu " + d, new int[][]{{2, 3, 2 * d}}, new int[0][]);
+            c.ours = (x, w) -> Activations.geglu(x[0]);
+            c.ref = (x, w) -> {
+                double[] y = new double[6 * d];
+                for (int r = 0; r < 6; r++)
+                    for (int j = 0; j < d; j++) y[r * d + j] = x[0][r * 2 * d + j] * act("gelu", x[0][r * 2 * d + d + j]);
+                return y;
+            };
+            c.samples = 96;
+            check(c);
+        }
     }
 
     private static void attentionCase(String name, int n, int lq, int lk, int width, int heads, boolean causal, int samples) {
