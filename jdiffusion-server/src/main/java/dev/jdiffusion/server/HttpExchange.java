@@ -1,0 +1,27 @@
+package dev.jdiffusion.server;
+
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+
+/** One HTTP request as the API sees it (body fully read, within the size limit) and a way to learn that its client left. */
+record HttpExchange(String method, String path, Map<String, String> query, Map<String, String> headers, byte[] body,
+                    CompletableFuture<Void> disconnected) {
+
+    /** A header by its lower-case name, or null. */
+    String header(String lowerName) { return headers.get(lowerName); }
+
+    /** A response: status, content type, bytes and extra headers. */
+    record Response(int status, String contentType, byte[] body, Map<String, String> headers) {
+        static Response json(int status, String json) {
+            return new Response(status, "application/json", json.getBytes(StandardCharsets.UTF_8), new LinkedHashMap<>());
+        }
+
+        Response withHeader(String name, String value) {
+            Map<String, String> h = new LinkedHashMap<>(headers);
+            h.put(name, value);
+            return new Response(status, contentType, body, h);
+        }
+    }
+}
