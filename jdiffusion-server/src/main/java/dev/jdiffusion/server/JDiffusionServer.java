@@ -39,6 +39,9 @@ public final class JDiffusionServer implements AutoCloseable {
     /** Whether {@code host} is a loopback address (binding elsewhere without --api-auth deserves a warning). */
     public static boolean isLoopback(String host) { return SdApi.isLoopback(host); }
 
+    /** Jobs waiting behind the running one (tests watch the queue bound with it). */
+    int waitingJobs() { return api.waitingJobs(); }
+
     @Override
     public void close() {
         transport.close();

@@ -80,6 +80,8 @@ final class SdApi {
 
     void close() { queue.close(); }
 
+    int waitingJobs() { return queue.waitingCount(); }
+
     String modelTitle() { return settings.checkpoint().title(); }
 
     // ---------------------------------------------------------------------------------------------- dispatch
