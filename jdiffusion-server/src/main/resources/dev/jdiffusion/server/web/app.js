@@ -1,7 +1,7 @@
 // jdiffusion web page: plain JavaScript over the AUTOMATIC1111 API that this server speaks.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const jd = window.jd = { mode: "txt2img", initImage: null, progressLog: [], busy: false };
+const jd = window.jd = { mode: "txt2img", initImage: null, progressLog: [], previews: 0, busy: false };
 
 async function api(method, path, body) {
   const r = await fetch(path, {
@@ -72,6 +72,7 @@ async function poll(taskId) {
           $("preview").hidden = false;
           $("result").hidden = true;
           lastPreview = p.id_live_preview;
+          jd.previews++;
         }
       } else if (p.queued) {
         setProgress(0, p.textinfo);
