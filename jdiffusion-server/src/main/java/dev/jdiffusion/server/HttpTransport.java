@@ -14,6 +14,7 @@ import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.FullHttpMessage;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
@@ -22,7 +23,6 @@ import io.netty.handler.codec.http.HttpMessage;
 import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpServerCodec;
-import io.netty.handler.codec.http.HttpServerExpectContinueHandler;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.QueryStringDecoder;
@@ -36,6 +36,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Function;
 
 /**
@@ -48,6 +49,7 @@ import java.util.function.Function;
 final class HttpTransport implements AutoCloseable {
     private static final AttributeKey<CompletableFuture<Void>> CHAIN = AttributeKey.valueOf("jdiffusion.chain");
     private static final AttributeKey<CompletableFuture<Void>> CLOSED = AttributeKey.valueOf("jdiffusion.closed");
+    private static final AttributeKey<AtomicReference<Runnable>> ON_CLOSE = AttributeKey.valueOf("jdiffusion.onClose");
 
     private final EventLoopGroup boss = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
     private final EventLoopGroup workers = new MultiThreadIoEventLoopGroup(2, NioIoHandler.newFactory());
@@ -62,9 +64,15 @@ final class HttpTransport implements AutoCloseable {
                         CompletableFuture<Void> closed = new CompletableFuture<>();
                         ch.attr(CLOSED).set(closed);
                         ch.attr(CHAIN).set(CompletableFuture.completedFuture(null));
-                        ch.closeFuture().addListener(f -> closed.complete(null));
+                        AtomicReference<Runnable> onClose = new AtomicReference<>();
+                        ch.attr(ON_CLOSE).set(onClose);
+                        ch.closeFuture().addListener(f -> {
+                            closed.complete(null);
+                            Runnable r = onClose.getAndSet(null);
+                            if (r != null) r.run();
+                        });
+                        // The aggregator answers "Expect: 100-continue" itself: 100 within the limit, 413 over it.
                         ch.pipeline().addLast(new HttpServerCodec(8192, 65536, 65536),
-                                new HttpServerExpectContinueHandler(),
                                 new LimitedAggregator(maxBodyBytes),
                                 new Handler(api));
                     }
@@ -82,7 +90,11 @@ final class HttpTransport implements AutoCloseable {
         handlers.shutdownNow();
     }
 
-    /** A body over the limit: a JSON 413 naming the limit, and the connection closed (the rest is not read). */
+    /**
+     * A body over the limit: a JSON 413 naming the limit; the body is discarded as it arrives, not buffered. As
+     * Netty's own aggregator, the connection stays open when the client will go on with it (keep-alive or
+     * 100-continue), so that a client still sending reads the answer instead of a reset.
+     */
     private static final class LimitedAggregator extends HttpObjectAggregator {
         LimitedAggregator(int max) { super(max); }
 
@@ -94,8 +106,12 @@ final class HttpTransport implements AutoCloseable {
                     Unpooled.copiedBuffer(json, StandardCharsets.UTF_8));
             r.headers().set(HttpHeaderNames.CONTENT_TYPE, "application/json");
             r.headers().setInt(HttpHeaderNames.CONTENT_LENGTH, r.content().readableBytes());
-            r.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
-            ctx.writeAndFlush(r).addListener(ChannelFutureListener.CLOSE);
+            boolean close = oversized instanceof FullHttpMessage
+                    || (!HttpUtil.is100ContinueExpected(oversized) && !HttpUtil.isKeepAlive(oversized));
+            if (close) r.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+            var f = ctx.writeAndFlush(r);
+            if (close) f.addListener(ChannelFutureListener.CLOSE);
+            else f.addListener(ChannelFutureListener.CLOSE_ON_FAILURE);
         }
     }
 
@@ -114,7 +130,8 @@ final class HttpTransport implements AutoCloseable {
             Map<String, String> headers = new LinkedHashMap<>();
             req.headers().forEach(e -> headers.put(e.getKey().toLowerCase(java.util.Locale.ROOT), e.getValue()));
             byte[] body = ByteBufUtil.getBytes(req.content());
-            HttpExchange ex = new HttpExchange(req.method().name(), qs.path(), query, headers, body, ch.attr(CLOSED).get());
+            HttpExchange ex = new HttpExchange(req.method().name(), qs.path(), query, headers, body, ch.attr(CLOSED).get(),
+                    ch.attr(ON_CLOSE).get());
             if (!req.decoderResult().isSuccess()) {
                 write(ch, HttpExchange.Response.json(400, "{\"error\":\"BadRequest\",\"detail\":\"malformed HTTP request\",\"field\":null}"), false);
                 return;

@@ -218,7 +218,7 @@ final class SdApi {
                 ? RequestMapper.img2img(body, options.limits(), settings, registry, taskId)
                 : RequestMapper.txt2img(body, options.limits(), settings, registry, taskId);
         JobQueue.Job job = queue.submit(taskId, j -> run(plan, j));
-        ex.disconnected().thenRun(() -> queue.cancel(job));
+        ex.onDisconnect(() -> queue.cancel(job));
         Outcome outcome;
         try {
             outcome = (Outcome) job.result.get();
@@ -237,6 +237,8 @@ final class SdApi {
             if (cause instanceof IllegalArgumentException ia) throw ia;
             if (cause instanceof UncheckedIOException u) throw u;
             throw new ApiException(500, null, "internal error: " + cause);
+        } finally {
+            ex.clearOnDisconnect();
         }
         return json(generationResponse(plan, outcome));
     }
