@@ -10,7 +10,7 @@ import java.io.UncheckedIOException;
 /** The `jdiffusion` command: subcommands for each job. Errors reach the user as one line, never a stack trace. */
 @Command(name = "jdiffusion", mixinStandardHelpOptions = true, version = "jdiffusion 0.1.0",
         description = "Stable Diffusion in pure Java.",
-        subcommands = {GenerateCommand.class, TokenizeCommand.class, DownloadCommand.class, ConvertCommand.class, BenchCommand.class,
+        subcommands = {GenerateCommand.class, ServeCommand.class, TokenizeCommand.class, DownloadCommand.class, ConvertCommand.class, BenchCommand.class,
                 TrainCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {

@@ -112,9 +112,16 @@ public final class StableDiffusionPipeline {
             if (Thread.currentThread().isInterrupted()) throw new GenerationCancelledException(i - first, total);
             float[] x = scheduler.scaleModelInput(latents, i);
             float[] eps = predictNoise(x, shape, (float) timesteps[i], context, cfg, (float) request.guidanceScale());
-            latents = scheduler.step(eps, i, latents, generator);
-            if (!listener.onStep(i - first + 1, total) && i + 1 < timesteps.length)
-                throw new GenerationCancelledException(i - first + 1, total);
+            float[] before = latents;
+            latents = scheduler.step(eps, i, before, generator);
+            int done = i - first + 1;
+            if (listener.wantsPreview(done, total))
+                listener.onPreview(new StepPreview(done, total, scheduler.predOriginalSample(eps, i, before), n, lc, lh, lw));
+            if (!listener.onStep(done, total) && i + 1 < timesteps.length) {
+                if (!listener.keepPartialResult()) throw new GenerationCancelledException(done, total);
+                latents = scheduler.predOriginalSample(eps, i, before);  // A1111's interrupt: the denoised estimate
+                break;
+            }
         }
         return decode(latents, n, lc, lh, lw, resolved);
     }
@@ -189,6 +196,18 @@ public final class StableDiffusionPipeline {
         for (int b = 0; b < n; b++) System.arraycopy(one, 0, init, b * one.length, one.length);
         float[] noise = generator.randn(n, lc, lh, lw);
         return scheduler.addNoise(init, noise, firstStep);
+    }
+
+    /** Decodes NCHW latents (as a {@link StepPreview} holds them) into images with the VAE. */
+    public List<RgbImage> decodeLatents(float[] latents, int n, int c, int h, int w) {
+        float sf = vae.scalingFactor();
+        float[] scaled = new float[latents.length];
+        for (int i = 0; i < scaled.length; i++) scaled[i] = latents[i] / sf;
+        Tensor decoded = vae.decode(TensorOps.nchwToNhwc(scaled, n, c, h, w));
+        int ih = decoded.dim(1), iw = decoded.dim(2);
+        List<RgbImage> images = new ArrayList<>();
+        for (int b = 0; b < n; b++) images.add(RgbImage.fromSigned(decoded.data(), b * ih * iw * 3, iw, ih));
+        return images;
     }
 
     private GenerationResult decode(float[] latents, int n, int c, int h, int w, GenerationRequest resolved) {

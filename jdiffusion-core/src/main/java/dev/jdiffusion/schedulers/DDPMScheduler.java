@@ -124,4 +124,9 @@ public final class DDPMScheduler implements Scheduler {
             default -> (float) Math.sqrt(variance);
         };
     }
+
+    @Override
+    public float[] predOriginalSample(float[] modelOutput, int stepIndex, float[] sample) {
+        return schedule.predOriginalSample(predictionType, modelOutput, sample, (int) timesteps[stepIndex]);
+    }
 }
