@@ -1,6 +1,7 @@
 package dev.jdiffusion.cli;
 
 import dev.jdiffusion.training.ModelInitializer;
+import dev.jdiffusion.training.TrainingCost;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -15,7 +16,8 @@ import java.util.concurrent.Callable;
         description = {"Writes a diffusers folder of freshly initialised float32 weights (as PyTorch initialises diffusers'"
                 + " UNet2DConditionModel and AutoencoderKL and transformers' CLIPTextModel) from the configs and tokenizer"
                 + " of --config: the starting point for training a model from scratch.",
-                "The same --seed gives the same bytes. Prints the folder written."})
+                "The same --seed gives the same bytes. Prints the folder written; on stderr, the parameters, sizes and"
+                        + " FLOPs per training sample."})
 public final class InitModelCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
@@ -34,6 +36,7 @@ public final class InitModelCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         ModelInitializer.writeFolder(config, output, seed);
         spec.commandLine().getOut().println(output);
+        spec.commandLine().getErr().print(TrainingCost.measure(output).summary());
         return 0;
     }
 }

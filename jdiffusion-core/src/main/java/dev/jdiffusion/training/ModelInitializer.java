@@ -82,17 +82,23 @@ public final class ModelInitializer {
      * @param config the part's config.json
      */
     public static SortedMap<String, WeightTensor> initialize(Part part, JsonConfig config, long seed) {
+        SortedMap<String, int[]> shapes = shapes(part, config);
+        Rule rule = part == Part.TEXT_ENCODER ? new ClipRule(ClipTextConfig.from(config), config) : new TorchDefaultRule();
+        SortedMap<String, WeightTensor> out = new TreeMap<>();
+        for (Map.Entry<String, int[]> e : shapes.entrySet())
+            out.put(e.getKey(), make(part, e.getKey(), e.getValue(), rule.init(e.getKey(), e.getValue(), shapes), seed));
+        return out;
+    }
+
+    /** The tensors a part's config implies, by diffusers' name (sorted), with the shapes save_pretrained gives them. */
+    public static SortedMap<String, int[]> shapes(Part part, JsonConfig config) {
         Recorder recorder = new Recorder(part, config);
         switch (part) {
             case TEXT_ENCODER -> new ClipTextModel(ClipTextConfig.from(config), recorder);
             case UNET -> new UNet2DConditionModel(UNet2DConditionConfig.from(config), recorder);
             case VAE -> new AutoencoderKL(AutoencoderKLConfig.from(config), recorder);
         }
-        Rule rule = part == Part.TEXT_ENCODER ? new ClipRule(ClipTextConfig.from(config), config) : new TorchDefaultRule();
-        SortedMap<String, WeightTensor> out = new TreeMap<>();
-        for (Map.Entry<String, int[]> e : recorder.shapes.entrySet())
-            out.put(e.getKey(), make(part, e.getKey(), e.getValue(), rule.init(e.getKey(), e.getValue(), recorder.shapes), seed));
-        return out;
+        return recorder.shapes;
     }
 
     /**
@@ -256,9 +262,10 @@ public final class ModelInitializer {
      * post_quant_conv, Transformer2DModel's proj_in/proj_out unless use_linear_projection), else 2.
      */
     private static final class Recorder implements WeightSource {
-        final Map<String, int[]> shapes = new TreeMap<>();
+        final SortedMap<String, int[]> shapes = new TreeMap<>();
         private final boolean convProjections;
         private final Part part;
+        private MemorySegment zeros = MemorySegment.ofArray(new byte[0]);
 
         Recorder(Part part, JsonConfig config) {
             this.part = part;
@@ -273,7 +280,10 @@ public final class ModelInitializer {
             int[] previous = shapes.putIfAbsent(name, shape.clone());
             if (previous != null && !Arrays.equals(previous, shape))
                 throw new IllegalStateException(name + " asked for as " + Arrays.toString(previous) + " and " + Arrays.toString(shape));
-            return new WeightTensor(name, DType.F32, shape, MemorySegment.ofArray(new byte[Math.toIntExact(sizeOf(shape) * 4)]));
+            // The model classes may read a few small vectors while they are built: all get views of one zero segment.
+            long bytes = sizeOf(shape) * 4;
+            if (zeros.byteSize() < bytes) zeros = Arena.ofAuto().allocate(bytes, 8);
+            return new WeightTensor(name, DType.F32, shape, zeros.asSlice(0, bytes));
         }
 
         private static long sizeOf(int[] shape) {
