@@ -73,8 +73,9 @@ public final class ClipTextModel {
 
     /**
      * The end-of-text position of each sequence, as transformers picks it: with the legacy
-     * eos_token_id 2 of SD's configs, the first position of the highest id (49407 is the highest);
-     * otherwise the first position of eos_token_id.
+     * eos_token_id 2 of SD's configs, the first position of the highest id (end-of-text is CLIP's highest id,
+     * 49407, or 8513 in a vocabulary cut to 8,000 merges); otherwise the first position of eos_token_id
+     * (position 0 when there is none, as torch's argmax of all-false).
      */
     private Tensor pool(Tensor last, int[][] ids) {
         int n = ids.length, len = ids[0].length, d = config.hiddenSize();
