@@ -140,6 +140,7 @@ public final class Conv2d {
         float[] g = grads.output(), xs = x.data();
         FlopCounter.add(4L * pixels * cout * k);
         float[] gw = grads.weight(w);
+        long t0 = OpProfile.ON ? System.nanoTime() : 0;
         if (gw != null) {
             float[] perm = new float[cout * k];  // [out][(ky, kx, c)]
             for (int p0 = 0; p0 < pixels; p0 += BACKWARD_PIXELS) {
@@ -153,6 +154,9 @@ public final class Conv2d {
         }
         float[] gb = bias == null ? null : grads.weight(bias);
         if (gb != null) TensorOps.addColumnSums(g, pixels, cout, gb);
+        if (OpProfile.ON) OpProfile.add("conv backward dW+db " + java.util.Arrays.toString(x.shape()) + " -> " + cout + " k" + kh + "/" + stride,
+                System.nanoTime() - t0, 2L * pixels * cout * k);
+        long t1 = OpProfile.ON ? System.nanoTime() : 0;
         if (grads.wants(0)) {
             float[] wf = w.toFloatArray();
             float[] gx;
@@ -176,6 +180,8 @@ public final class Conv2d {
                 }
             }
             grads.input(0, gx);
+            if (OpProfile.ON) OpProfile.add("conv backward dX " + java.util.Arrays.toString(x.shape()) + " -> " + cout + " k" + kh + "/" + stride,
+                    System.nanoTime() - t1, 2L * pixels * cout * k);
         }
         if (grads.wants(1)) grads.input(1, g);
     }
