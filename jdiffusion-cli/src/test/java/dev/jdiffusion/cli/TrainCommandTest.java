@@ -35,8 +35,12 @@ class TrainCommandTest {
         Path model = dir.resolve("trained");
         int code = run("train", "unet", "--model", Fixtures.model("tiny-sd15").toString(), "--train-data", data.toString(),
                 "--resolution", "16", "--batch-size", "4", "--steps", "40", "--learning-rate", "2e-3", "--caption-dropout", "0.1",
-                "--output", model.toString(), "--quiet");
+                "--validation-prompt", "a red square", "--validation-every", "20", "--output", model.toString(), "--quiet");
         assertEquals(0, code, err.toString());
+        for (String step : List.of("000020", "000040")) {
+            PngFiles.Read v = PngFiles.read(model.resolve("validation/step-" + step + ".png"));
+            assertTrue(v.text().get("parameters").startsWith("a red square\n"), v.text().toString());
+        }
         List<String> log = Files.readAllLines(model.resolve("train_log.jsonl"));
         assertEquals(40, log.size());
         ObjectMapper json = new ObjectMapper();
