@@ -120,7 +120,8 @@ public class TrainerBehaviourTest {
     @Test
     void gradientCheckpointingGivesTheSameGradients() {
         Path replay = Fixtures.root().resolve("training/unet_text_encoder_adamw_snr/replay.safetensors");
-        float[][] grads = new float[2][];
+        Parameters[] trained = new Parameters[2];
+        List<List<Double>> losses = new ArrayList<>();
         for (int run = 0; run < 2; run++) {
             TrainingOptions o = new TrainingOptions();
             o.model = Fixtures.model("tiny-sd15");
@@ -129,22 +130,28 @@ public class TrainerBehaviourTest {
             o.trainTextEncoder = true;
             o.gradientCheckpointing = run == 1;
             o.optimizer = "sgd";
-            o.learningRate = 0;
+            o.learningRate = 1;  // the weights' change is the sum of the two steps' gradients
             o.maxGradNorm = 0;
             Trainer t = new Trainer(o);
-            List<Double> norms = new ArrayList<>();
+            List<Double> l = new ArrayList<>();
             t.run(new Trainer.Listener() {
-                @Override public void onStep(Trainer.StepLog log, int total) { norms.add(log.gradNorm()); }
+                @Override public void onStep(Trainer.StepLog log, int total) { l.add(log.loss()); }
             });
-            grads[run] = norms.stream().mapToDouble(Double::doubleValue).mapToObj(d -> (float) d).collect(
-                    java.util.stream.Collectors.collectingAndThen(java.util.stream.Collectors.toList(), l -> {
-                        float[] f = new float[l.size()];
-                        for (int i = 0; i < f.length; i++) f[i] = l.get(i);
-                        return f;
-                    }));
+            losses.add(l);
+            trained[run] = t.parameters();
         }
-        // Recomputed blocks run the same kernels on the same inputs: the same gradients, bit for bit.
-        assertArrayEquals(grads[0], grads[1]);
+        // The recomputed blocks run the same kernels on the same inputs: the same losses exactly; gradients agree to
+        // float rounding (a block's input gradient is summed inside the block before it meets the skip connection's).
+        assertEquals(losses.get(0).get(0), losses.get(1).get(0));
+        double worst = 0, scale = 0;
+        for (Parameters.Parameter p : trained[0].all()) {
+            float[] a = p.value(), b = trained[1].get(p.name()).value();
+            for (int i = 0; i < a.length; i++) {
+                worst = Math.max(worst, Math.abs(a[i] - b[i]));
+                scale = Math.max(scale, Math.abs(a[i]));
+            }
+        }
+        assertTrue(worst <= 1e-6 * Math.max(1, scale), "checkpointing changed a weight by " + worst);
     }
 
     @Test
