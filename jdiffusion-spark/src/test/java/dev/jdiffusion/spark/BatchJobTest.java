@@ -167,7 +167,8 @@ class BatchJobTest {
         Path csv = writeCsv(dir.resolve("requests.csv"), ROWS), out = dir.resolve("out");
         Path log = Files.createDirectories(Path.of("target")).resolve("killed-batch-child.log");  // kept for diagnosis
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Process child = new ProcessBuilder(java, "--add-modules=jdk.incubator.vector", "-Xmx2g",
+        Process child = new ProcessBuilder(java, "--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                "--sun-misc-unsafe-memory-access=allow", "-Xmx2g",
                 "-cp", System.getProperty("java.class.path"), SlowBatchMain.class.getName(), csv.toString(), out.toString())
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
         Path records = out.resolve("_rows");
