@@ -22,6 +22,7 @@ import java.util.function.Consumer;
 public final class Benchmark {
     private Benchmark() {}
 
+    /** What to time: the image size, the UNet batch, and how many timed runs each part gets (the median is kept). */
     public record Settings(int width, int height, int batch, int repeat) {
         public Settings {
             if (width <= 0 || height <= 0 || batch < 1 || repeat < 1)
@@ -30,10 +31,10 @@ public final class Benchmark {
     }
 
     /**
+     * The median seconds of each part, and what they imply.
+     *
      * @param unetFlops    multiply-add work of one UNet evaluation (plain conv/matmul/attention count, 2 per MAC)
      * @param peakRssBytes the process's peak resident memory (VmHWM), or -1 where the OS does not tell
-     */
-    /**
      * @param gemmGflops the best of a few runs of one fixed float32 matrix multiply (4096×1280 by 1280×1280)
      *                   in the same process: how fast this machine runs the kernels right now, so that runs on
      *                   noisy or different machines can be compared (UNet GFLOP/s relative to it)

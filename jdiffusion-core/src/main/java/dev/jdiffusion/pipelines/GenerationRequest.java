@@ -56,6 +56,7 @@ public record GenerationRequest(
         return b;
     }
 
+    /** Builds a {@link GenerationRequest}; starts from diffusers' defaults (see {@link #toBuilder()}). */
     public static final class Builder {
         private final String prompt;
         private String negativePrompt = "";

@@ -16,4 +16,12 @@ public record GenerationResult(GenerationRequest request, List<RgbImage> images,
         images = List.copyOf(images);
         parameters = List.copyOf(parameters);
     }
+
+    /**
+     * Image {@code index} (0 for the first) with its parameters, ready to {@link GeneratedImage#save save} as a PNG
+     * that carries them.
+     *
+     * @throws IndexOutOfBoundsException when the request made fewer images
+     */
+    public GeneratedImage image(int index) { return new GeneratedImage(images.get(index), parameters.get(index)); }
 }

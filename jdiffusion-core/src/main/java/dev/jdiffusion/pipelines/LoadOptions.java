@@ -13,5 +13,15 @@ import java.nio.file.Path;
  * @param vae            another VAE to use (a folder or a file, in either layout); null for the model's own
  */
 public record LoadOptions(Path configDir, PredictionType predictionType, Path vae) {
+    /** The model as it is: its own configs, prediction type and VAE. */
     public static final LoadOptions DEFAULTS = new LoadOptions(null, null, null);
+
+    /** These options with another config folder (for a single-file checkpoint of non-standard size). */
+    public LoadOptions withConfigDir(Path dir) { return new LoadOptions(dir, predictionType, vae); }
+
+    /** These options with the prediction type set (what SD 2.x single files cannot tell by their weights). */
+    public LoadOptions withPredictionType(PredictionType type) { return new LoadOptions(configDir, type, vae); }
+
+    /** These options with another VAE (a diffusers folder or a single file, in either layout). */
+    public LoadOptions withVae(Path vaePath) { return new LoadOptions(configDir, predictionType, vaePath); }
 }

@@ -40,6 +40,7 @@ public record StableDiffusionModel(String name, ClipTokenizer tokenizer, ClipTex
     public static StableDiffusionModel load(Path model) { return load(model, LoadOptions.DEFAULTS); }
 
     public static StableDiffusionModel load(Path model, LoadOptions options) {
+        MissingJvmOptionException.requireVectorApi();
         Path path = singleCheckpointIn(model);
         String name = modelName(path);
         JsonConfig unetConfig, vaeConfig, textConfig, schedulerConfig;
@@ -114,6 +115,7 @@ public record StableDiffusionModel(String name, ClipTokenizer tokenizer, ClipTex
      * dtype, made in memory: for benchmarks, since random weights cost exactly what real ones cost.
      */
     public static StableDiffusionModel randomWeights(ModelFamily family, DType dtype) {
+        MissingJvmOptionException.requireVectorApi();
         JsonConfig unetConfig = BuiltinConfigs.read(family, "unet", "config.json");
         return new StableDiffusionModel(family.builtInConfigs() + " (random weights)",
                 ClipTokenizer.load(BuiltinConfigs.tokenizerDir(family)),

@@ -3,9 +3,11 @@ package dev.jdiffusion.pipelines;
 import dev.jdiffusion.image.RgbImage;
 import dev.jdiffusion.io.DiffusersFolder;
 import dev.jdiffusion.io.JsonConfig;
+import dev.jdiffusion.io.MappingScope;
 import dev.jdiffusion.io.WeightSource;
 import dev.jdiffusion.io.checkpoint.SingleFileCheckpoint;
 import dev.jdiffusion.io.checkpoint.StandaloneVae;
+import dev.jdiffusion.io.hub.ModelLocator;
 import dev.jdiffusion.models.clip.ClipTextConfig;
 import dev.jdiffusion.models.clip.ClipTextModel;
 import dev.jdiffusion.models.clip.ClipTokenizer;
@@ -19,25 +21,54 @@ import dev.jdiffusion.schedulers.TorchGenerator;
 import dev.jdiffusion.tensor.Tensor;
 import dev.jdiffusion.tensor.TensorOps;
 
+import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.locks.Lock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * Text-to-image and image-to-image as diffusers' StableDiffusionPipeline and
  * StableDiffusionImg2ImgPipeline compute them: the same prompt encoding, the same random draws in the
  * same order from a PyTorch-compatible generator, the same classifier-free guidance. Load once, run
  * many requests; a pipeline holds no per-request state, so requests may run one after another freely.
+ *
+ * <pre>{@code
+ * try (var pipe = StableDiffusionPipeline.fromPretrained("stable-diffusion-v1-5/stable-diffusion-v1-5")) {
+ *     var image = pipe.generate("A photo of an astronaut riding a horse on the moon").image(0);
+ *     image.save(Path.of("astronaut.png"));            // PNG with its parameters
+ * }
+ * }</pre>
+ *
+ * <p><b>Threads.</b> One pipeline serves many threads <em>concurrently</em>: {@code generate} may be called from
+ * several threads at once, each call with its own scheduler and random generator, all reading the same
+ * memory-mapped weights; a request's image does not depend on what else runs (same request, same bits). The
+ * kernels of every call share the machine's cores (the common fork-join pool), so concurrent calls each run
+ * slower; for large images one call at a time already keeps every core busy.
+ *
+ * <p><b>Progress and cancellation.</b> A {@link StepListener} is told after every denoising step and cancels by
+ * returning false; interrupting the generating thread cancels too. Either way {@code generate} throws
+ * {@link GenerationCancelledException} before the next step.
+ *
+ * <p><b>Resources.</b> A pipeline made by {@link #fromPretrained} owns its memory-mapped weight files and unmaps
+ * them in {@link #close()}; one made from a {@link StableDiffusionModel} leaves them to the garbage collector.
  */
-public final class StableDiffusionPipeline {
+public final class StableDiffusionPipeline implements AutoCloseable {
     private final StableDiffusionModel model;
     private final ClipTokenizer tokenizer;
     private final ClipTextModel textEncoder;
     private final UNet2DConditionModel unet;
     private final AutoencoderKL vae;
+    /** Running generations hold the read lock; close() takes the write lock, so it waits for them. */
+    private final ReentrantReadWriteLock lifecycle = new ReentrantReadWriteLock();
+    private boolean closed;
+    /** The mapped files of a model that {@link #fromPretrained} loaded for this pipeline, or null. */
+    private Arena mappings;
 
+    /** A pipeline over an already loaded model (which stays the caller's: {@link #close()} does not unmap it). */
     public StableDiffusionPipeline(StableDiffusionModel model) {
         this.model = model;
         this.tokenizer = model.tokenizer();
@@ -65,7 +96,7 @@ public final class StableDiffusionPipeline {
 
     public GenerationResult generate(GenerationRequest request) { return generate(request, StepListener.NONE); }
 
-    public GenerationResult generate(GenerationRequest request, StepListener listener) {
+    private GenerationResult run(GenerationRequest request, StepListener listener) {
         String sampler = request.sampler() != null ? request.sampler() : defaultSampler();
         Scheduler scheduler = Schedulers.create(sampler, model.schedulerConfig());
         int factor = vaeScaleFactor();
@@ -223,5 +254,97 @@ public final class StableDiffusionPipeline {
             params.add(InfoText.format(resolved, resolved.sampler(), iw, ih, model.name(), b));
         }
         return new GenerationResult(resolved, images, params);
+    }
+
+    /**
+     * Loads a model as {@code jdiffusion generate --model} names it, and makes a pipeline that owns it:
+     * a Hugging Face repo id ({@code org/name}, or {@code org/name@revision}) already in the local Hugging Face
+     * cache ({@code jdiffusion download}, {@link dev.jdiffusion.io.hub.HubDownloader}, or Python's
+     * {@code huggingface_hub} put it there), a diffusers folder, or a single-file {@code .safetensors}/{@code .ckpt}
+     * checkpoint. Weights are memory-mapped, not copied; {@link #close()} unmaps them.
+     *
+     * @throws dev.jdiffusion.io.ModelFormatException when the model is missing or not a model jdiffusion reads
+     * @throws MissingJvmOptionException when the JVM runs without {@code --add-modules jdk.incubator.vector}
+     */
+    public static StableDiffusionPipeline fromPretrained(String model) { return fromPretrained(model, LoadOptions.DEFAULTS); }
+
+    /** {@link #fromPretrained(String)} with options: another VAE, the prediction type, a config folder. */
+    public static StableDiffusionPipeline fromPretrained(String model, LoadOptions options) {
+        MissingJvmOptionException.requireVectorApi();
+        return fromPretrained(ModelLocator.resolve(model), options);
+    }
+
+    /** {@link #fromPretrained(String, LoadOptions)} of a folder or a file. */
+    public static StableDiffusionPipeline fromPretrained(Path model, LoadOptions options) {
+        Arena arena = Arena.ofShared();
+        try {
+            StableDiffusionPipeline pipeline = new StableDiffusionPipeline(
+                    MappingScope.call(arena, () -> StableDiffusionModel.load(model, options)));
+            Lock exclusive = pipeline.lifecycle.writeLock();  // publishes the field to the thread that closes
+            exclusive.lock();
+            try {
+                pipeline.mappings = arena;
+            } finally {
+                exclusive.unlock();
+            }
+            return pipeline;
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Text-to-image with the defaults: 20 steps, CFG scale 7.5, the model's own scheduler and image size, no
+     * negative prompt, one image, a random seed (recorded in the result's request and parameters).
+     */
+    public GenerationResult generate(String prompt) { return generate(GenerationRequest.builder(prompt).build()); }
+
+    /**
+     * Runs one request, telling {@code listener} after every denoising step. Safe to call from many threads at
+     * once (see the class documentation).
+     *
+     * @throws GenerationCancelledException when the listener returns false or the thread is interrupted
+     * @throws IllegalArgumentException     when the request does not fit the model (size, sampler, clip skip)
+     * @throws IllegalStateException        when the pipeline is closed
+     */
+    public GenerationResult generate(GenerationRequest request, StepListener listener) {
+        Lock use = lifecycle.readLock();
+        use.lock();
+        try {
+            if (closed) throw new IllegalStateException("this StableDiffusionPipeline is closed");
+            return run(request, listener);
+        } finally {
+            use.unlock();
+        }
+    }
+
+    /**
+     * Releases the model's memory-mapped files (when this pipeline loaded them, see {@link #fromPretrained}) after
+     * the generations in progress have finished; cancel those first to close sooner. Later calls to
+     * {@code generate} throw {@link IllegalStateException}. Closing twice does nothing.
+     */
+    @Override
+    public void close() {
+        Lock exclusive = lifecycle.writeLock();
+        exclusive.lock();
+        try {
+            if (closed) return;
+            closed = true;
+            if (mappings != null) mappings.close();
+        } finally {
+            exclusive.unlock();
+        }
+    }
+
+    /** Whether {@link #close()} was called. */
+    public boolean isClosed() {
+        Lock use = lifecycle.readLock();
+        use.lock();
+        try {
+            return closed;
+        } finally {
+            use.unlock();
+        }
     }
 }

@@ -1,5 +1,6 @@
 package dev.jdiffusion.io.ckpt;
 
+import dev.jdiffusion.io.MappingScope;
 import dev.jdiffusion.io.ModelFormatException;
 import dev.jdiffusion.io.TensorFile;
 import dev.jdiffusion.io.ckpt.Unpickler.Global;
@@ -75,8 +76,9 @@ public final class CkptFile implements TensorFile {
     public static CkptFile open(Path file) {
         MemorySegment mapping;
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            // Arena.ofAuto: the mapping lives as long as any tensor view of it is reachable.
-            mapping = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), Arena.ofAuto());
+            // Arena.ofAuto (the mapping lives as long as any tensor view of it is reachable), unless the caller
+            // maps into an arena it closes itself (MappingScope: a pipeline's close()).
+            mapping = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), MappingScope.arena());
         } catch (NoSuchFileException e) {
             throw new ModelFormatException(file, null, "file not found");
         } catch (IOException e) {
