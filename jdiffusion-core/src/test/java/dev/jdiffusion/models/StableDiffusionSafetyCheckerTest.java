@@ -1,0 +1,113 @@
+package dev.jdiffusion.models;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.jdiffusion.image.ClipImageProcessor;
+import dev.jdiffusion.image.RgbImage;
+import dev.jdiffusion.io.DiffusersFolder;
+import dev.jdiffusion.io.JsonConfig;
+import dev.jdiffusion.io.SafeTensors;
+import dev.jdiffusion.io.WeightSource;
+import dev.jdiffusion.models.clip.ClipVisionModel;
+import dev.jdiffusion.models.safety.StableDiffusionSafetyChecker;
+import dev.jdiffusion.tensor.Tensor;
+import dev.jdiffusion.tensor.WeightTensor;
+import dev.jdiffusion.testing.SafetyFixtures;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static dev.jdiffusion.testing.Compare.assertCloseToMax;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The safety checker of the fixture's tiny model (transformers' CLIPVisionModel + diffusers'
+ * StableDiffusionSafetyChecker) on the fixture's 13 images: preprocessing crops byte for byte, the vision
+ * tower's pooled output and the projected embedding within 1e-4 of the largest reference magnitude, every
+ * unrounded score within 1e-4, and the same flags, special-care hits and bad concepts.
+ */
+class StableDiffusionSafetyCheckerTest {
+    static final double SCORE_TOL = 1e-4;
+
+    static StableDiffusionSafetyChecker checker() {
+        DiffusersFolder f = DiffusersFolder.open(SafetyFixtures.model());
+        return new StableDiffusionSafetyChecker(f.config("safety_checker"), WeightSource.of(f.weights("safety_checker", false)));
+    }
+
+    static ClipImageProcessor processor() {
+        return ClipImageProcessor.from(JsonConfig.read(SafetyFixtures.model().resolve("feature_extractor/preprocessor_config.json")));
+    }
+
+    private static byte[] bytes(WeightTensor t) {
+        byte[] out = new byte[Math.toIntExact(t.size())];
+        for (int i = 0; i < out.length; i++) out[i] = (byte) t.getLong(i);
+        return out;
+    }
+
+    @Test
+    void cropsPooledOutputsAndEmbeddingsMatchTransformers() {
+        StableDiffusionSafetyChecker checker = checker();
+        ClipImageProcessor processor = processor();
+        SafeTensors ref = SafetyFixtures.expected();
+        int compared = 0;
+        for (JsonNode c : SafetyFixtures.manifest().at("/safety_check/open:A")) {
+            String name = c.get("name").asText();
+            if (!ref.contains("crop_u8_" + name)) continue;
+            RgbImage image = SafetyFixtures.image(c.get("image").asText());
+            RgbImage crop = processor.resizeAndCrop(image);
+            assertArrayEquals(bytes(ref.tensor("crop_u8_" + name)), crop.rgb(), name + ": crop");
+            float[] pixels = processor.normalize(crop);
+            ClipVisionModel.Output out = checker.visionModel().forward(pixels, 1);
+            assertCloseToMax(ref.tensor("pooled_output_" + name), out.pooled().data(), 1e-4, name + ": pooled output");
+            Tensor embeds = checker.imageEmbeds(pixels, 1);
+            assertCloseToMax(ref.tensor("image_embeds_" + name), embeds.data(), 1e-4, name + ": image embeds");
+            compared++;
+        }
+        assertEquals(5, compared, "images with reference crops");
+    }
+
+    @Test
+    void scoresFlagsAndSpecialCareOfEveryFixtureImage() {
+        StableDiffusionSafetyChecker checker = checker();
+        ClipImageProcessor processor = processor();
+        JsonNode cases = SafetyFixtures.manifest().at("/safety_check/open:A");
+        assertEquals(13, cases.size());
+        List<String> roles = new ArrayList<>();
+        for (JsonNode c : cases) {
+            String name = c.get("name").asText();
+            RgbImage image = SafetyFixtures.image(c.get("image").asText());
+            assertEquals(c.get("width").asInt(), image.width(), name);
+            StableDiffusionSafetyChecker.Scores s = checker.forward(processor.pixelValues(image), 1).getFirst();
+            assertScores(c.get("ref"), s, name);
+            roles.add(c.get("role").asText());
+        }
+        // The cases cover every branch of the scoring: kept, flagged, flagged through the +0.01, special care
+        // but kept, a cascade of special-care hits, and a positive score that rounds to zero.
+        assertTrue(roles.containsAll(List.of("clean", "direct", "special_adj", "special_clean", "cascade", "rounding")), roles.toString());
+    }
+
+    /** Unrounded scores within 1e-4, and the same decisions as diffusers. */
+    public static void assertScores(JsonNode ref, StableDiffusionSafetyChecker.Scores s, String what) {
+        assertClose(ref.get("concept_scores"), s.conceptScores(), what + ": concept scores");
+        assertClose(ref.get("special_scores"), s.specialScores(), what + ": special scores");
+        assertEquals(ref.get("nsfw").asBoolean(), s.nsfw(), what + ": nsfw");
+        assertEquals(ints(ref.get("special_care")), s.specialCare(), what + ": special care");
+        assertEquals(ints(ref.get("bad_concepts")), s.badConcepts(), what + ": bad concepts");
+    }
+
+    static void assertClose(JsonNode expected, double[] actual, String what) {
+        assertEquals(expected.size(), actual.length, what + ": count");
+        for (int i = 0; i < actual.length; i++) {
+            double e = expected.get(i).asDouble();
+            assertTrue(Math.abs(actual[i] - e) <= SCORE_TOL, what + "[" + i + "]: expected " + e + " got " + actual[i]);
+        }
+    }
+
+    private static List<Integer> ints(JsonNode arr) {
+        List<Integer> out = new ArrayList<>();
+        arr.forEach(n -> out.add(n.asInt()));
+        return out;
+    }
+}
