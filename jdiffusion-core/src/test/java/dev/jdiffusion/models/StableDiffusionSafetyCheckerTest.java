@@ -29,8 +29,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * unrounded score within 1e-4, and the same flags, special-care hits and bad concepts.
  */
 class StableDiffusionSafetyCheckerTest {
-    static final double SCORE_TOL = 1e-4;
-
     static StableDiffusionSafetyChecker checker() {
         DiffusersFolder f = DiffusersFolder.open(SafetyFixtures.model());
         return new StableDiffusionSafetyChecker(f.config("safety_checker"), WeightSource.of(f.weights("safety_checker", false)));
@@ -80,34 +78,11 @@ class StableDiffusionSafetyCheckerTest {
             RgbImage image = SafetyFixtures.image(c.get("image").asText());
             assertEquals(c.get("width").asInt(), image.width(), name);
             StableDiffusionSafetyChecker.Scores s = checker.forward(processor.pixelValues(image), 1).getFirst();
-            assertScores(c.get("ref"), s, name);
+            SafetyFixtures.assertScores(c.get("ref"), s, name);
             roles.add(c.get("role").asText());
         }
         // The cases cover every branch of the scoring: kept, flagged, flagged through the +0.01, special care
         // but kept, a cascade of special-care hits, and a positive score that rounds to zero.
         assertTrue(roles.containsAll(List.of("clean", "direct", "special_adj", "special_clean", "cascade", "rounding")), roles.toString());
-    }
-
-    /** Unrounded scores within 1e-4, and the same decisions as diffusers. */
-    public static void assertScores(JsonNode ref, StableDiffusionSafetyChecker.Scores s, String what) {
-        assertClose(ref.get("concept_scores"), s.conceptScores(), what + ": concept scores");
-        assertClose(ref.get("special_scores"), s.specialScores(), what + ": special scores");
-        assertEquals(ref.get("nsfw").asBoolean(), s.nsfw(), what + ": nsfw");
-        assertEquals(ints(ref.get("special_care")), s.specialCare(), what + ": special care");
-        assertEquals(ints(ref.get("bad_concepts")), s.badConcepts(), what + ": bad concepts");
-    }
-
-    static void assertClose(JsonNode expected, double[] actual, String what) {
-        assertEquals(expected.size(), actual.length, what + ": count");
-        for (int i = 0; i < actual.length; i++) {
-            double e = expected.get(i).asDouble();
-            assertTrue(Math.abs(actual[i] - e) <= SCORE_TOL, what + "[" + i + "]: expected " + e + " got " + actual[i]);
-        }
-    }
-
-    private static List<Integer> ints(JsonNode arr) {
-        List<Integer> out = new ArrayList<>();
-        arr.forEach(n -> out.add(n.asInt()));
-        return out;
     }
 }

@@ -6,11 +6,18 @@ import dev.jdiffusion.image.PngFiles;
 import dev.jdiffusion.image.RgbImage;
 import dev.jdiffusion.io.SafeTensors;
 
+import dev.jdiffusion.models.safety.StableDiffusionSafetyChecker;
+
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * testdata/safety/: the safety checker and watermark references (copied from shared/fixtures/safety) and
@@ -69,5 +76,31 @@ public final class SafetyFixtures {
             throw new UncheckedIOException("copying " + model() + " to " + target, e);
         }
         return target;
+    }
+
+    /** The bar for scores: float32 here, float64 in numpy there. */
+    public static final double SCORE_TOL = 1e-4;
+
+    /** Unrounded scores within 1e-4, and the same decisions as diffusers. */
+    public static void assertScores(JsonNode ref, StableDiffusionSafetyChecker.Scores s, String what) {
+        assertClose(ref.get("concept_scores"), s.conceptScores(), what + ": concept scores");
+        assertClose(ref.get("special_scores"), s.specialScores(), what + ": special scores");
+        assertEquals(ref.get("nsfw").asBoolean(), s.nsfw(), what + ": nsfw");
+        assertEquals(ints(ref.get("special_care")), s.specialCare(), what + ": special care");
+        assertEquals(ints(ref.get("bad_concepts")), s.badConcepts(), what + ": bad concepts");
+    }
+
+    public static void assertClose(JsonNode expected, double[] actual, String what) {
+        assertEquals(expected.size(), actual.length, what + ": count");
+        for (int i = 0; i < actual.length; i++) {
+            double e = expected.get(i).asDouble();
+            assertTrue(Math.abs(actual[i] - e) <= SCORE_TOL, what + "[" + i + "]: expected " + e + " got " + actual[i]);
+        }
+    }
+
+    private static List<Integer> ints(JsonNode arr) {
+        List<Integer> out = new ArrayList<>();
+        arr.forEach(n -> out.add(n.asInt()));
+        return out;
     }
 }
