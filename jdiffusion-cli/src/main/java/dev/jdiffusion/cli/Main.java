@@ -11,6 +11,7 @@ import java.io.UncheckedIOException;
 @Command(name = "jdiffusion", mixinStandardHelpOptions = true, version = "jdiffusion 0.1.0",
         description = "Stable Diffusion in pure Java.",
         subcommands = {GenerateCommand.class, TokenizeCommand.class, DownloadCommand.class, ConvertCommand.class, BenchCommand.class,
+                SafetyCheckCommand.class, WatermarkCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
 
