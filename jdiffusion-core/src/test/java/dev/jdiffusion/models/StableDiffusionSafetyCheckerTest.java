@@ -14,6 +14,7 @@ import dev.jdiffusion.tensor.WeightTensor;
 import dev.jdiffusion.testing.SafetyFixtures;
 import org.junit.jupiter.api.Test;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -85,4 +86,46 @@ class StableDiffusionSafetyCheckerTest {
         // but kept, a cascade of special-care hits, and a positive score that rounds to zero.
         assertTrue(roles.containsAll(List.of("clean", "direct", "special_adj", "special_clean", "cascade", "rounding")), roles.toString());
     }
+
+    /**
+     * Unseen cases (scripts/reference/safety_extra.py, checked there against the fixture's real transformers
+     * outputs): new photo-like images of odd sizes (7x5 to 33x500) and one picture in 10 PNG modes, scored by the
+     * fixture's checker and by a second checker of another shape (hidden 48, 3 layers of 6 heads, patch 16, image 96,
+     * gelu, layer_norm_eps 1e-6, F16 weights, new-style preprocessor_config.json), whose thresholds make each case
+     * of the scoring happen again.
+     */
+    @Test
+    void unseenImagesModesAndAnotherCheckerShape() {
+        Path extra = SafetyFixtures.file("extra");
+        JsonNode expected = SafetyFixtures.json(extra.resolve("expected.json"));
+        SafeTensors ref = SafeTensors.open(extra.resolve("expected.safetensors"));
+        Path b = extra.resolve("tiny-sd15-safe-b");
+        DiffusersFolder fb = DiffusersFolder.open(b);
+        StableDiffusionSafetyChecker checkerB = new StableDiffusionSafetyChecker(fb.config("safety_checker"),
+                WeightSource.of(fb.weights("safety_checker", false)));
+        assertEquals(96, checkerB.imageSize());
+        ClipImageProcessor processorB = ClipImageProcessor.from(JsonConfig.read(b.resolve("feature_extractor/preprocessor_config.json")));
+        StableDiffusionSafetyChecker checkerA = checker();
+        ClipImageProcessor processorA = processor();
+        int images = 0, crops = 0;
+        for (var e : iterable(expected.get("images").fields())) {
+            String name = e.getKey();
+            RgbImage image = SafetyFixtures.image("extra/images/" + e.getValue().asText());
+            SafetyFixtures.assertScores(expected.at("/scores/A/" + name), checkerA.forward(processorA.pixelValues(image), 1).getFirst(), "A " + name);
+            RgbImage crop = processorB.resizeAndCrop(image);
+            if (ref.contains("crop_b_" + name)) {
+                assertArrayEquals(bytes(ref.tensor("crop_b_" + name)), crop.rgb(), "B crop " + name);
+                crops++;
+            }
+            SafetyFixtures.assertScores(expected.at("/scores/B/" + name), checkerB.forward(processorB.normalize(crop), 1).getFirst(), "B " + name);
+            images++;
+        }
+        assertEquals(16, images);
+        assertEquals(6, crops);
+        List<String> roles = new ArrayList<>();
+        expected.get("roles_b").fieldNames().forEachRemaining(roles::add);
+        assertEquals(List.of("special_adj", "direct", "rounding", "special_clean", "cascade"), roles);
+    }
+
+    private static <T> Iterable<T> iterable(java.util.Iterator<T> it) { return () -> it; }
 }
