@@ -66,12 +66,12 @@ public final class WatermarkCommand implements Callable<Integer> {
 
     @Command(name = "decode", mixinStandardHelpOptions = true,
             description = "Read the text an image is marked with, as WatermarkDecoder('bytes', BITS).decode(bgr, 'dwtDct'):"
-                    + " prints the bytes as UTF-8.")
+                    + " prints the bytes as UTF-8 (control characters as U+FFFD), one line per image.")
     static final class Decode implements Callable<Integer> {
         @Spec CommandSpec spec;
 
-        @Parameters(index = "0", paramLabel = "IMG", description = "The marked image.")
-        Path image;
+        @Parameters(paramLabel = "IMG", arity = "1..*", description = "The marked images.")
+        java.util.List<Path> images;
 
         @Option(names = "--length", required = true, paramLabel = "BITS",
                 description = "The mark's length in bits: 8 per UTF-8 byte (StableDiffusionV1: 136).")
@@ -80,11 +80,15 @@ public final class WatermarkCommand implements Callable<Integer> {
         @Override
         public Integer call() throws IOException {
             if (bits <= 0) throw new ParameterException(spec.commandLine(), "--length must be a positive number of bits");
-            if (!Files.isRegularFile(image)) throw new IOException(image + ": image not found");
-            try {
-                spec.commandLine().getOut().println(InvisibleWatermark.decode(PngFiles.read(image).image(), bits).text());
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException(image + ": " + e.getMessage());
+            for (Path image : images) {
+                if (!Files.isRegularFile(image)) throw new IOException(image + ": image not found");
+                try {
+                    String text = InvisibleWatermark.decode(PngFiles.read(image).image(), bits).text();
+                    // One line per image, whatever bytes a damaged mark gives: control characters print as U+FFFD.
+                    spec.commandLine().getOut().println(text.replaceAll("\\p{Cntrl}", "\uFFFD"));
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException(image + ": " + e.getMessage());
+                }
             }
             return 0;
         }
