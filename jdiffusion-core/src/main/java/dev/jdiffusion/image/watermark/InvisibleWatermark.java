@@ -107,6 +107,10 @@ public final class InvisibleWatermark {
         if ((long) image.width() * image.height() < MIN_PIXELS)
             throw new IllegalArgumentException("image too small for the invisible watermark: " + image.width() + "x"
                     + image.height() + " has fewer pixels than 256x256 (imwatermark refuses it too)");
+        // Where imwatermark would embed nothing (or fail inside pywt), say so rather than return an unmarked image.
+        if (image.width() < 2 * BLOCK || image.height() < 2 * BLOCK)
+            throw new IllegalArgumentException("image too narrow for the invisible watermark: " + image.width() + "x"
+                    + image.height() + " holds no 8x8 block to carry a bit");
     }
 
     /** Python's float floor division for a ≥ 0, b > 0 (via fmod, as CPython and numpy compute it). */

@@ -109,5 +109,11 @@ class InvisibleWatermarkTest {
         RgbImage wide = new RgbImage(512, 128, new byte[512 * 128 * 3]);
         assertEquals(512, InvisibleWatermark.encode(wide, "x").width());
         assertThrows(IllegalArgumentException.class, () -> InvisibleWatermark.encode(wide, ""));
+        // Enough pixels, but no 8x8 block to carry a bit: refused rather than returned unmarked.
+        RgbImage thin = new RgbImage(65536 / 4, 4, new byte[65536 * 3]);
+        assertEquals("image too narrow for the invisible watermark: 16384x4 holds no 8x8 block to carry a bit",
+                assertThrows(IllegalArgumentException.class, () -> InvisibleWatermark.encode(thin, "x")).getMessage());
+        RgbImage eight = new RgbImage(65536 / 8, 8, new byte[65536 * 3]);   // one row of blocks: fine
+        assertEquals(8, InvisibleWatermark.encode(eight, "x").height());
     }
 }
