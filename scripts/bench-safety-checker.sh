@@ -4,6 +4,10 @@
 # alternates `jdiffusion bench --architecture sd15 --safety-checker` (F16 and F32 random weights) with
 # scripts/reference/bench_safety_checker.py (PyTorch, float32) ROUNDS times (default 3) on one SIZE x SIZE image
 # (default 512), so that all see the same machine state; prints every run and the medians.
+# Debian's python3-torch links the generic reference BLAS (about 1 GFLOP/s): point OPENBLAS_DIR at an OpenBLAS
+# libblas.so.3 for PyTorch's runs only, without installing it system-wide, e.g.
+#   apt-get download libopenblas0-pthread && dpkg -x libopenblas0-pthread_*.deb /tmp/openblas
+#   OPENBLAS_DIR=/tmp/openblas/usr/lib/x86_64-linux-gnu/openblas-pthread scripts/bench-safety-checker.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=${1:-3}
@@ -15,8 +19,9 @@ for ((i = 1; i <= ROUNDS; i++)); do
     "$ROOT/jdiffusion" bench --architecture sd15 --safety-checker --dtype "$dtype" --width "$SIZE" --height "$SIZE" \
       --repeat 5 --json | sed "s/^/jdiffusion-$dtype /" | tee -a "$LOG"
   done
-  "$PY" "$ROOT/scripts/reference/bench_safety_checker.py" --repeat 5 --width "$SIZE" --height "$SIZE" \
-    | sed 's/^/pytorch /' | tee -a "$LOG"
+  LD_LIBRARY_PATH=${OPENBLAS_DIR:+$OPENBLAS_DIR:}${LD_LIBRARY_PATH:-} \
+    "$PY" "$ROOT/scripts/reference/bench_safety_checker.py" --repeat 5 --width "$SIZE" --height "$SIZE" \
+      | sed 's/^/pytorch /' | tee -a "$LOG"
 done
 "$PY" - "$LOG" <<'PY'
 import json, sys, statistics
