@@ -225,19 +225,16 @@ class SafetyCommandsTest {
     }
 
     @Test
-    void generateWatermarkMarksWhatItWritesAsImwatermarkWould() throws IOException {
-        // 256x256 is the smallest size imwatermark takes, and costly for the tiny model (128x128 latents): 1 step, no CFG.
-        Path plain = dir.resolve("plain.png"), marked = dir.resolve("marked.png");
-        String[] base = {"generate", "--model", Fixtures.model("tiny-sd15").toString(), "--prompt", "a lighthouse in a storm",
-                "--steps", "1", "--guidance", "1", "--seed", "301", "--width", "256", "--height", "256", "--quiet"};
-        List<String> a = new ArrayList<>(List.of(base));
-        a.addAll(List.of("--output", plain.toString()));
-        assertEquals(0, run(a.toArray(String[]::new)), err.toString());
-        a = new ArrayList<>(List.of(base));
-        a.addAll(List.of("--output", marked.toString(), "--watermark", "sd-java"));
-        assertEquals(0, run(a.toArray(String[]::new)), err.toString());
-        assertArrayEquals(InvisibleWatermark.encode(png(plain), "sd-java").rgb(), png(marked).rgb());
-        assertNotEquals(png(plain), png(marked));
-        assertEquals(PngFiles.read(plain).text(), PngFiles.read(marked).text(), "the same parameters");
+    void generateWatermarkMarksWhatItWrites() throws IOException {
+        // 256x256 is the smallest size imwatermark takes, and costly for the tiny model (128x128 latents): one
+        // generation of 1 step without CFG. That the marks are imwatermark's to the byte is InvisibleWatermarkTest's.
+        Path marked = dir.resolve("marked.png");
+        assertEquals(0, run("generate", "--model", Fixtures.model("tiny-sd15").toString(), "--prompt", "a lighthouse in a storm",
+                "--steps", "1", "--guidance", "1", "--seed", "301", "--width", "256", "--height", "256", "--quiet",
+                "--output", marked.toString(), "--watermark", "SD"), err.toString());
+        assertEquals("SD", InvisibleWatermark.decode(png(marked), 16).text());
+        assertEquals(0, run("watermark", "decode", marked.toString(), "--length", "16"));
+        assertEquals("SD", out.toString().strip());
+        assertTrue(PngFiles.read(marked).text().get("parameters").startsWith("a lighthouse in a storm\nSteps: 1"));
     }
 }
