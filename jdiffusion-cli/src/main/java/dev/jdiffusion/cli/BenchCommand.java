@@ -15,6 +15,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jdiffusion.io.checkpoint.ModelFamily;
 import dev.jdiffusion.io.hub.ModelLocator;
 import dev.jdiffusion.pipelines.Benchmark;
+import dev.jdiffusion.pipelines.SafetyCheckerBenchmark;
+import dev.jdiffusion.pipelines.SafetyCheckerStep;
 import dev.jdiffusion.pipelines.StableDiffusionModel;
 import dev.jdiffusion.tensor.DType;
 import dev.jdiffusion.tensor.Parallel;
@@ -71,6 +73,9 @@ final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--gradient-checkpointing", description = "With --train: recompute blocks in the backward pass.")
     boolean gradientCheckpointing;
+    @Option(names = "--safety-checker", description = "Time the safety checker instead, on one --width x --height image:"
+            + " with --architecture sd15, SD 1.5's (CLIP ViT-L/14, random --dtype weights); with --model, the model's own.")
+    boolean safetyChecker;
 
     @Override
     public Integer call() throws Exception {
@@ -78,6 +83,7 @@ final class BenchCommand implements Callable<Integer> {
         // Read once when the kernels first run (a constant for the JIT): set it before any model code runs.
         if (profile) System.setProperty("jdiffusion.profile", "true");
         if (train) return trainBench(out, err);
+        if (safetyChecker) return benchSafetyChecker(out, err);
         StableDiffusionModel model;
         if (source.architecture != null) {
             ModelFamily family = switch (source.architecture.toLowerCase(Locale.ROOT)) {
@@ -173,5 +179,46 @@ final class BenchCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "peak RSS %d MB%n", rss / (1024 * 1024));
         }
         return 0;
+    }
+    private int benchSafetyChecker(PrintWriter out, PrintWriter err) {
+        SafetyCheckerStep step;
+        String name;
+        if (source.architecture != null) {
+            if (!source.architecture.toLowerCase(Locale.ROOT).startsWith("sd1"))
+                throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+                        "--safety-checker: only sd15 ships one (SD 2.x pipelines have none)");
+            step = SafetyCheckerBenchmark.sd15(dtype());
+            name = "SD 1.5 safety checker (CLIP ViT-L/14, random " + dtype.toLowerCase(Locale.ROOT) + " weights)";
+        } else {
+            java.nio.file.Path dir = ModelLocator.resolve(source.model);
+            step = SafetyCheckerStep.forModel(dir).orElseThrow(() -> new IllegalArgumentException(source.model + ": this model has no safety checker"));
+            name = source.model + " safety checker";
+        }
+        SafetyCheckerBenchmark.Result r = SafetyCheckerBenchmark.run(step, width, height, repeat,
+                json ? line -> {} : line -> err.println("  " + line));
+        if (json) {
+            ObjectNode o = new ObjectMapper().createObjectNode();
+            o.put("model", name).put("width", width).put("height", height).put("repeat", repeat).put("threads", Parallel.threads());
+            o.put("preprocess_s", r.preprocessSeconds()).put("safety_checker_s", r.checkerSeconds()).put("total_s", r.totalSeconds());
+            o.put("gflop", r.flops() / 1e9);
+            out.println(o);
+        } else {
+            out.printf(Locale.ROOT, "%s, one %dx%d image, %d threads, median of %d%n", name, width, height, Parallel.threads(), repeat);
+            out.printf(Locale.ROOT, "preprocess      %8.3f s%n", r.preprocessSeconds());
+            out.printf(Locale.ROOT, "safety checker  %8.3f s  (%.1f GFLOP, %.1f GFLOP/s)%n", r.checkerSeconds(), r.flops() / 1e9,
+                    r.flops() / r.checkerSeconds() / 1e9);
+            out.printf(Locale.ROOT, "per image       %8.3f s%n", r.totalSeconds());
+        }
+        return 0;
+    }
+
+    private DType dtype() {
+        return switch (dtype.toLowerCase(Locale.ROOT)) {
+            case "f32", "fp32" -> DType.F32;
+            case "f16", "fp16" -> DType.F16;
+            case "bf16" -> DType.BF16;
+            default -> throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+                    "unknown dtype '" + dtype + "'; valid: f32, f16, bf16");
+        };
     }
 }

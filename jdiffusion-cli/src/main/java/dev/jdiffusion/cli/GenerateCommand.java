@@ -2,6 +2,7 @@ package dev.jdiffusion.cli;
 
 import dev.jdiffusion.image.PngFiles;
 import dev.jdiffusion.image.RgbImage;
+import dev.jdiffusion.image.watermark.InvisibleWatermark;
 import dev.jdiffusion.io.checkpoint.PredictionType;
 import dev.jdiffusion.io.hub.ModelLocator;
 import dev.jdiffusion.pipelines.GenerationRequest;
@@ -83,6 +84,15 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = {"-q", "--quiet"}, description = "No progress bar.")
     boolean quiet;
 
+    @Option(names = "--no-safety-checker", description = "Do not run the model's safety checker (by default, when the model"
+            + " has one, an image it flags is written all black and named on stderr, as diffusers does).")
+    boolean noSafetyChecker;
+
+    @Option(names = "--watermark", paramLabel = "TEXT", description = "Mark every image with TEXT's UTF-8 bytes, invisibly"
+            + " (imwatermark's dwtDct, as Stability's scripts mark theirs with StableDiffusionV1; read back with"
+            + " 'jdiffusion watermark decode --length BITS'). Images need at least 256x256 pixels.")
+    String watermark;
+
     static final class SamplerNames implements Iterable<String> {
         @Override public java.util.Iterator<String> iterator() { return Schedulers.names().iterator(); }
     }
@@ -101,7 +111,8 @@ final class GenerateCommand implements Callable<Integer> {
         if (seed == null) err.println("seed: " + request.seed());
 
         StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(ModelLocator.resolve(model),
-                new LoadOptions(config, predictionType == null ? null : PredictionType.parse(predictionType), vae));
+                new LoadOptions(config, predictionType == null ? null : PredictionType.parse(predictionType), vae, !noSafetyChecker));
+        if (watermark != null) checkWatermarkSize(pipeline, init);
         ProgressBar bar = new ProgressBar(err, !quiet && ProgressBar.stderrIsTerminal(), "generating");
         GenerationResult result = pipeline.generate(request, (done, total) -> {
             bar.update(done, total);
@@ -109,10 +120,26 @@ final class GenerateCommand implements Callable<Integer> {
         });
         for (int i = 0; i < result.images().size(); i++) {
             Path file = outputFor(i);
-            PngFiles.write(file, result.images().get(i), Map.of("parameters", result.parameters().get(i)));
+            RgbImage image = result.images().get(i);
+            // As Stability's scripts: the mark goes on after the safety checker, on every image written.
+            if (watermark != null) image = InvisibleWatermark.encode(image, watermark);
+            PngFiles.write(file, image, Map.of("parameters", result.parameters().get(i)));
+            if (result.nsfw(i))
+                err.println("jdiffusion: " + file + ": the safety checker flagged this image (potential NSFW content);"
+                        + " it was written black (--no-safety-checker turns the checker off)");
             out.println(file);
         }
         return 0;
+    }
+
+    /** imwatermark refuses images under 256x256 pixels: say so before generating, not after. */
+    private void checkWatermarkSize(StableDiffusionPipeline pipeline, RgbImage init) {
+        int factor = pipeline.vaeScaleFactor();
+        int w = width != null ? width : init != null ? init.width() / factor * factor : pipeline.model().defaultImageSize();
+        int h = height != null ? height : init != null ? init.height() / factor * factor : pipeline.model().defaultImageSize();
+        if ((long) w * h < InvisibleWatermark.MIN_PIXELS)
+            throw new ParameterException(spec.commandLine(), "--watermark needs images of at least 256x256 pixels"
+                    + " (imwatermark refuses smaller ones); these are " + w + "x" + h);
     }
 
     private void validate() {
@@ -129,6 +156,8 @@ final class GenerateCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--init-image " + initImage + ": file not found");
         if (initImage != null && !(strength > 0 && strength <= 1))
             throw new ParameterException(spec.commandLine(), "--strength must be in (0, 1], got " + strength);
+        if (watermark != null && watermark.isEmpty())
+            throw new ParameterException(spec.commandLine(), "--watermark: the text is empty");
         if (predictionType != null) {
             try {
                 PredictionType.parse(predictionType);

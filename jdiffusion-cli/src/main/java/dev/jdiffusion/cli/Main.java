@@ -12,7 +12,7 @@ import java.io.UncheckedIOException;
         description = "Stable Diffusion in pure Java.",
         subcommands = {GenerateCommand.class, ServeCommand.class, TokenizeCommand.class, DownloadCommand.class, ConvertCommand.class, BenchCommand.class,
                 TrainCommand.class, InitModelCommand.class, DatasetCommand.class, EvalEmojiCommand.class,
-                dev.jdiffusion.spark.BatchCommand.class,
+                dev.jdiffusion.spark.BatchCommand.class, SafetyCheckCommand.class, WatermarkCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
 

@@ -105,7 +105,10 @@ public final class PngFiles {
         }
     }
 
-    /** A decoded PNG (or any format ImageIO reads) and its text chunks. */
+    /**
+     * A decoded PNG (or any format ImageIO reads) and its text chunks. The pixels are RGB as Pillow's
+     * {@code convert("RGB")} makes them ({@link PilConvert}: grey copied, alpha dropped), as diffusers reads images.
+     */
     public record Read(RgbImage image, Map<String, String> text) {}
 
     public static Read read(Path file) throws IOException {
@@ -121,7 +124,7 @@ public final class PngFiles {
                 IIOMetadata meta = reader.getImageMetadata(0);
                 if (meta != null && java.util.Arrays.asList(meta.getMetadataFormatNames()).contains(FORMAT))
                     collectText((Node) meta.getAsTree(FORMAT), text);
-                return new Read(RgbImage.fromBufferedImage(img), text);
+                return new Read(PilConvert.toRgb(img), text);
             } catch (IOException | RuntimeException e) {
                 throw new IOException(file + ": cannot decode image: " + e.getMessage(), e);
             } finally {

@@ -106,7 +106,7 @@ public final class Benchmark {
      * Warm-up runs (at least one, more while they add up to under two seconds, at most five: the JIT
      * compiles the kernels meanwhile), then the median of {@code repeat} timed runs, in seconds.
      */
-    private static double median(int repeat, Consumer<String> log, String what, Runnable work) {
+    static double median(int repeat, Consumer<String> log, String what, Runnable work) {
         long warmStart = System.nanoTime();
         for (int i = 0; i < 5 && (i == 0 || System.nanoTime() - warmStart < 2_000_000_000L); i++) work.run();
         double[] t = new double[repeat];

@@ -62,27 +62,43 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final ClipTextModel textEncoder;
     private final UNet2DConditionModel unet;
     private final AutoencoderKL vae;
+    /** diffusers' run_safety_checker, or null when the model has none or it was turned off. */
+    private final SafetyCheckerStep safetyChecker;
     /** Running generations hold the read lock; close() takes the write lock, so it waits for them. */
     private final ReentrantReadWriteLock lifecycle = new ReentrantReadWriteLock();
     private boolean closed;
     /** The mapped files of a model that {@link #fromPretrained} loaded for this pipeline, or null. */
     private Arena mappings;
 
-    /** A pipeline over an already loaded model (which stays the caller's: {@link #close()} does not unmap it). */
-    public StableDiffusionPipeline(StableDiffusionModel model) {
+    /**
+     * A pipeline over an already loaded model (which stays the caller's: {@link #close()} does not unmap it),
+     * without a safety checker.
+     */
+    public StableDiffusionPipeline(StableDiffusionModel model) { this(model, null); }
+
+    /** A pipeline whose images pass {@code safetyChecker} (null for none), as diffusers' pipelines run theirs. */
+    public StableDiffusionPipeline(StableDiffusionModel model, SafetyCheckerStep safetyChecker) {
         this.model = model;
         this.tokenizer = model.tokenizer();
         this.textEncoder = model.textEncoder();
         this.unet = model.unet();
         this.vae = model.vae();
+        this.safetyChecker = safetyChecker;
     }
 
-    /** Loads a model (see {@link StableDiffusionModel#load(Path, LoadOptions)}) and wraps it in a pipeline. */
-    public static StableDiffusionPipeline load(Path model) { return new StableDiffusionPipeline(StableDiffusionModel.load(model)); }
+    /**
+     * Loads a model (see {@link StableDiffusionModel#load(Path, LoadOptions)}) and wraps it in a pipeline, with the
+     * model's safety checker when it has one ({@link SafetyCheckerStep#forModel}).
+     */
+    public static StableDiffusionPipeline load(Path model) { return load(model, LoadOptions.DEFAULTS); }
 
     public static StableDiffusionPipeline load(Path model, LoadOptions options) {
-        return new StableDiffusionPipeline(StableDiffusionModel.load(model, options));
+        SafetyCheckerStep checker = options.safetyChecker() ? SafetyCheckerStep.forModel(model).orElse(null) : null;
+        return new StableDiffusionPipeline(StableDiffusionModel.load(model, options), checker);
     }
+
+    /** The safety checker every generated image passes, if any. */
+    public java.util.Optional<SafetyCheckerStep> safetyChecker() { return java.util.Optional.ofNullable(safetyChecker); }
 
     public StableDiffusionModel model() { return model; }
 
@@ -154,7 +170,14 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 break;
             }
         }
-        return decode(latents, n, lc, lh, lw, resolved);
+        return runSafetyChecker(decode(latents, n, lc, lh, lw, resolved));
+    }
+
+    /** diffusers' run_safety_checker on the finished images: flagged ones become black, the flags are recorded. */
+    private GenerationResult runSafetyChecker(GenerationResult result) {
+        if (safetyChecker == null) return result;
+        SafetyCheckerStep.Checked checked = safetyChecker.apply(result.images());
+        return new GenerationResult(result.request(), checked.images(), result.parameters(), checked.nsfw());
     }
 
     /** The text context for the UNet: (uncond ⧺ cond) with CFG, as diffusers' encode_prompt builds it. */
@@ -278,8 +301,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     public static StableDiffusionPipeline fromPretrained(Path model, LoadOptions options) {
         Arena arena = Arena.ofShared();
         try {
-            StableDiffusionPipeline pipeline = new StableDiffusionPipeline(
-                    MappingScope.call(arena, () -> StableDiffusionModel.load(model, options)));
+            StableDiffusionPipeline pipeline = MappingScope.call(arena, () -> load(model, options));
             Lock exclusive = pipeline.lifecycle.writeLock();  // publishes the field to the thread that closes
             exclusive.lock();
             try {

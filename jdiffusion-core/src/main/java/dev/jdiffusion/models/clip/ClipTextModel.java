@@ -2,10 +2,6 @@ package dev.jdiffusion.models.clip;
 
 import dev.jdiffusion.io.WeightSource;
 import dev.jdiffusion.models.nn.LayerNorm;
-import dev.jdiffusion.models.nn.Linear;
-import dev.jdiffusion.tensor.Activations;
-import dev.jdiffusion.tensor.Attention;
-import dev.jdiffusion.tensor.Autograd;
 import dev.jdiffusion.tensor.Tensor;
 import dev.jdiffusion.tensor.TensorOps;
 import dev.jdiffusion.tensor.WeightTensor;
@@ -32,7 +28,7 @@ public final class ClipTextModel {
 
     private final ClipTextConfig config;
     private final WeightTensor tokenEmbedding, positionEmbedding;
-    private final List<EncoderLayer> layers = new ArrayList<>();
+    private final List<ClipEncoderLayer> layers = new ArrayList<>();
     private final LayerNorm finalLayerNorm;
 
     public ClipTextModel(ClipTextConfig config, WeightSource weights) {
@@ -42,7 +38,8 @@ public final class ClipTextModel {
         tokenEmbedding = w.get("embeddings.token_embedding.weight", config.vocabSize(), d);
         positionEmbedding = w.get("embeddings.position_embedding.weight", config.maxPositionEmbeddings(), d);
         for (int i = 0; i < config.numHiddenLayers(); i++)
-            layers.add(new EncoderLayer(w.prefixed("encoder.layers." + i + "."), config));
+            layers.add(new ClipEncoderLayer(w.prefixed("encoder.layers." + i + "."), d, config.intermediateSize(),
+                    config.numAttentionHeads(), config.hiddenAct(), config.layerNormEps(), true));
         finalLayerNorm = new LayerNorm(w, "final_layer_norm", d, config.layerNormEps());
     }
 
@@ -60,7 +57,7 @@ public final class ClipTextModel {
         Tensor h = TensorOps.embed(ids, tokenEmbedding, positionEmbedding);
         List<Tensor> hidden = new ArrayList<>();
         hidden.add(h);
-        for (EncoderLayer layer : layers) {
+        for (ClipEncoderLayer layer : layers) {
             h = layer.forward(h);
             hidden.add(h);
         }
@@ -89,35 +86,5 @@ public final class ClipTextModel {
             System.arraycopy(last.data(), (b * len + pick) * d, out, b * d, d);
         }
         return new Tensor(out, n, d);
-    }
-
-    private static final class EncoderLayer {
-        private final LayerNorm layerNorm1, layerNorm2;
-        private final Linear q, k, v, out, fc1, fc2;
-        private final int heads;
-        private final Activations.Kind act;
-
-        EncoderLayer(WeightSource w, ClipTextConfig c) {
-            int d = c.hiddenSize();
-            layerNorm1 = new LayerNorm(w, "layer_norm1", d, c.layerNormEps());
-            layerNorm2 = new LayerNorm(w, "layer_norm2", d, c.layerNormEps());
-            q = new Linear(w, "self_attn.q_proj", d, d, true);
-            k = new Linear(w, "self_attn.k_proj", d, d, true);
-            v = new Linear(w, "self_attn.v_proj", d, d, true);
-            out = new Linear(w, "self_attn.out_proj", d, d, true);
-            fc1 = new Linear(w, "mlp.fc1", d, c.intermediateSize(), true);
-            fc2 = new Linear(w, "mlp.fc2", c.intermediateSize(), d, true);
-            heads = c.numAttentionHeads();
-            act = c.hiddenAct();
-        }
-
-        Tensor forward(Tensor x) { return Autograd.block(() -> compute(x), x); }
-
-        private Tensor compute(Tensor x) {
-            Tensor h = layerNorm1.forward(x);
-            Tensor a = Attention.attend(q.forward(h), k.forward(h), v.forward(h), heads, true);
-            x = out.forward(a, x);
-            return fc2.forward(Activations.map(fc1.forward(layerNorm2.forward(x)), act), x);
-        }
     }
 }
