@@ -56,6 +56,13 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--profile", description = "Also print the UNet's time per kernel call shape, heaviest first (on stderr).")
     boolean profile;
 
+    @Option(names = "--lora-rank", paramLabel = "R",
+            description = "Instead: time applying a random rank-R LoRA (kohya layout: UNet attention, feed-forward, proj_in/out; text encoder) to the model.")
+    Integer loraRank;
+
+    @Option(names = "--locon", description = "With --lora-rank: the LoRA also adapts every UNet convolution (LoCon).")
+    boolean locon;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut(), err = spec.commandLine().getErr();
@@ -80,6 +87,7 @@ final class BenchCommand implements Callable<Integer> {
         } else {
             model = StableDiffusionModel.load(ModelLocator.resolve(source.model));
         }
+        if (loraRank != null) return lora(model, out, err);
         Benchmark.Result r = Benchmark.run(model, new Benchmark.Settings(width, height, batch, repeat),
                 json && !profile ? line -> {} : line -> err.println("  " + line));
         if (json) {
@@ -99,6 +107,27 @@ final class BenchCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "vae decode    %8.3f s%n", r.vaeDecodeSeconds());
             out.printf(Locale.ROOT, "peak RSS      %8d MB%n", r.peakRssBytes() / (1024 * 1024));
             out.printf(Locale.ROOT, "GEMM probe    %8.1f GFLOP/s  (4096x1280x1280 float32, best of 5: this machine's speed right now)%n", r.gemmGflops());
+        }
+        return 0;
+    }
+
+    private int lora(StableDiffusionModel model, PrintWriter out, PrintWriter err) throws java.io.IOException {
+        if (loraRank < 1) throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--lora-rank must be at least 1");
+        Benchmark.LoraResult r = Benchmark.lora(model, loraRank, locon, repeat, json ? line -> {} : line -> err.println("  " + line));
+        double mb = 1024 * 1024;
+        if (json) {
+            ObjectNode o = new ObjectMapper().createObjectNode();
+            o.put("model", model.name()).put("lora_rank", r.rank()).put("locon", locon).put("lora_layers", r.layers())
+                    .put("lora_mb", r.loraBytes() / mb).put("adapted_mb", r.adaptedBytes() / mb).put("model_mb", r.modelBytes() / mb)
+                    .put("apply_s", r.seconds()).put("threads", Parallel.threads())
+                    .put("peak_rss_mb", r.peakRssBytes() < 0 ? -1 : r.peakRssBytes() / (1024 * 1024));
+            out.println(o);
+        } else {
+            out.printf(Locale.ROOT, "%s, LoRA rank %d%s, %d layers, %.1f MB file, median of %d%n", model.name(), r.rank(),
+                    locon ? " with convolutions (LoCon)" : "", r.layers(), r.loraBytes() / mb, repeat);
+            out.printf(Locale.ROOT, "apply         %8.3f s  (merges %.0f MB of the model's %.0f MB)%n", r.seconds(), r.adaptedBytes() / mb,
+                    r.modelBytes() / mb);
+            out.printf(Locale.ROOT, "peak RSS      %8d MB%n", r.peakRssBytes() / (1024 * 1024));
         }
         return 0;
     }

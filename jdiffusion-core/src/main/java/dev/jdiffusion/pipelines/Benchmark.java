@@ -119,6 +119,87 @@ public final class Benchmark {
         return repeat % 2 == 1 ? t[repeat / 2] : (t[repeat / 2 - 1] + t[repeat / 2]) / 2;
     }
 
+    /**
+     * What applying a LoRA costs.
+     *
+     * @param layers        adapted layers (text encoder and UNet)
+     * @param loraBytes     the LoRA file's size
+     * @param adaptedBytes  bytes of the model's tensors the LoRA adapts (what gets merged copies)
+     * @param modelBytes    bytes of all text-encoder and UNet tensors
+     * @param seconds       median time of {@link StableDiffusionModel#withAdapters} (read, match, merge, build the parts)
+     */
+    public record LoraResult(int rank, int layers, long loraBytes, long adaptedBytes, long modelBytes, double seconds, long peakRssBytes) {}
+
+    /**
+     * Times applying a random kohya LoRA of {@code rank} (F16, as LoRAs are shared) to the model: the layers kohya's
+     * sd-scripts trains by default (UNet attention, feed-forward and proj_in/out; text-encoder attention and MLP),
+     * and with {@code convolutions} also every 3×3 and 1×1 convolution of the UNet's resnets and samplers (LoCon).
+     * The LoRA is written to a temporary file first, as one would be read from disk.
+     */
+    public static LoraResult lora(StableDiffusionModel model, int rank, boolean convolutions, int repeat, Consumer<String> log)
+            throws IOException {
+        java.util.Map<String, dev.jdiffusion.tensor.WeightTensor> tensors = new java.util.LinkedHashMap<>();
+        java.util.Random random = new java.util.Random(7);
+        long adapted = 0, total = 0;
+        int layers = 0;
+        for (var part : java.util.List.of(java.util.Map.entry("lora_te_", model.base().textEncoderWeights().shapes()),
+                java.util.Map.entry("lora_unet_", model.base().unetWeights().shapes()))) {
+            for (var e : part.getValue().entrySet()) {
+                int[] shape = e.getValue();
+                long size = 1;
+                for (int d : shape) size *= d;
+                total += size * 2;
+                String name = e.getKey();
+                if (!name.endsWith(".weight") || shape.length < 2) continue;
+                boolean attention = name.matches(".*(attn[12]\\.to_(q|k|v|out\\.0)|ff\\.net\\.(0\\.proj|2)|proj_in|proj_out"
+                        + "|self_attn\\.(q|k|v|out)_proj|mlp\\.fc[12])\\.weight");
+                boolean conv = convolutions && name.matches(".*(resnets\\.\\d+\\.(conv1|conv2|conv_shortcut|time_emb_proj)"
+                        + "|samplers\\.0\\.conv)\\.weight");
+                if (!attention && !conv) continue;
+                String key = part.getKey() + name.substring(0, name.length() - 7).replace('.', '_');
+                int in = (int) (size / shape[0]);
+                int[] downShape = shape.clone();
+                downShape[0] = rank;
+                int[] upShape = shape.length == 4 ? new int[]{shape[0], rank, 1, 1} : new int[]{shape[0], rank};
+                tensors.put(key + ".lora_down.weight", randomF16(random, downShape, 1 / Math.sqrt(in)));
+                tensors.put(key + ".lora_up.weight", randomF16(random, upShape, 0.01));
+                tensors.put(key + ".alpha", randomF16(random, new int[0], 0));
+                adapted += size * 2;
+                layers++;
+            }
+        }
+        Path file = Files.createTempFile("jdiffusion-bench-lora", ".safetensors");
+        try {
+            dev.jdiffusion.io.SafeTensorsWriter.write(file, tensors, java.util.Map.of());
+            tensors.clear();
+            GenerationRequest request = GenerationRequest.builder("x").lora(file, 0.8).build();
+            double[] t = new double[repeat];
+            for (int i = 0; i < repeat; i++) {
+                long start = System.nanoTime();
+                StableDiffusionModel m = model.withAdapters(Adapters.of(request));
+                t[i] = (System.nanoTime() - start) / 1e9;
+                if (m == model) throw new IllegalStateException("no adapters applied");
+                log.accept(String.format(java.util.Locale.ROOT, "LoRA rank %d: run %d/%d %.3f s", rank, i + 1, repeat, t[i]));
+            }
+            Arrays.sort(t);
+            double median = repeat % 2 == 1 ? t[repeat / 2] : (t[repeat / 2 - 1] + t[repeat / 2]) / 2;
+            return new LoraResult(rank, layers, Files.size(file), adapted, total, median, peakRss());
+        } finally {
+            Files.deleteIfExists(file);
+        }
+    }
+
+    /** Random F16 values of standard deviation {@code std} (a 0-dim tensor holds {@code rank}-like alpha 16). */
+    private static dev.jdiffusion.tensor.WeightTensor randomF16(java.util.Random r, int[] shape, double std) {
+        long n = 1;
+        for (int d : shape) n *= d;
+        java.lang.foreign.MemorySegment seg = java.lang.foreign.MemorySegment.ofArray(new byte[(int) n * 2]);
+        java.lang.foreign.ValueLayout.OfShort s = java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (long i = 0; i < n; i++)
+            seg.setAtIndex(s, i, Float.floatToFloat16(shape.length == 0 ? 16f : (float) (r.nextGaussian() * std)));
+        return new dev.jdiffusion.tensor.WeightTensor("r", dev.jdiffusion.tensor.DType.F16, shape, seg);
+    }
+
     /** Peak resident set size from /proc/self/status (Linux), or -1. */
     static long peakRss() {
         try {

@@ -13,6 +13,8 @@ import dev.jdiffusion.models.unet.UNet2DConditionConfig;
 import dev.jdiffusion.models.unet.UNet2DConditionModel;
 import dev.jdiffusion.models.vae.AutoencoderKL;
 import dev.jdiffusion.models.vae.AutoencoderKLConfig;
+import dev.jdiffusion.pipelines.prompt.PromptEncoder;
+import dev.jdiffusion.pipelines.prompt.PromptSyntax;
 import dev.jdiffusion.schedulers.Scheduler;
 import dev.jdiffusion.schedulers.Schedulers;
 import dev.jdiffusion.schedulers.TorchGenerator;
@@ -24,6 +26,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Text-to-image and image-to-image as diffusers' StableDiffusionPipeline and
@@ -37,6 +40,9 @@ public final class StableDiffusionPipeline {
     private final ClipTextModel textEncoder;
     private final UNet2DConditionModel unet;
     private final AutoencoderKL vae;
+    private final PromptEncoder promptEncoder;
+    /** The last pipeline made for other adapters than this model's (a server often gets the same LoRAs again). */
+    private volatile StableDiffusionPipeline adapted;
 
     public StableDiffusionPipeline(StableDiffusionModel model) {
         this.model = model;
@@ -44,6 +50,7 @@ public final class StableDiffusionPipeline {
         this.textEncoder = model.textEncoder();
         this.unet = model.unet();
         this.vae = model.vae();
+        this.promptEncoder = new PromptEncoder(tokenizer, textEncoder, model.embeddings());
     }
 
     /** Loads a model (see {@link StableDiffusionModel#load(Path, LoadOptions)}) and wraps it in a pipeline. */
@@ -66,6 +73,9 @@ public final class StableDiffusionPipeline {
     public GenerationResult generate(GenerationRequest request) { return generate(request, StepListener.NONE); }
 
     public GenerationResult generate(GenerationRequest request, StepListener listener) {
+        // LoRAs and embeddings: run on this model's base with the request's adapters (made once, then reused).
+        Adapters adapters = Adapters.of(request);
+        if (!adapters.key().equals(model.adapters().key())) return withAdapters(adapters).generate(request, listener);
         String sampler = request.sampler() != null ? request.sampler() : defaultSampler();
         Scheduler scheduler = Schedulers.create(sampler, model.schedulerConfig());
         int factor = vaeScaleFactor();
@@ -85,7 +95,9 @@ public final class StableDiffusionPipeline {
 
         int n = request.batchSize();
         boolean cfg = request.guidanceScale() > 1.0;
-        Tensor context = encodePrompts(request, n, cfg);
+        PromptEncoder.Encoded prompts = promptEncoder.encode(request.prompt(), request.negativePrompt(), request.promptSyntax(),
+                request.clipSkip(), cfg);
+        Tensor context = prompts.context(n);
 
         TorchGenerator generator = new TorchGenerator(request.seed());
         int lc = unet.config().inChannels(), lh = height / factor, lw = width / factor;
@@ -116,37 +128,20 @@ public final class StableDiffusionPipeline {
             if (!listener.onStep(i - first + 1, total) && i + 1 < timesteps.length)
                 throw new GenerationCancelledException(i - first + 1, total);
         }
-        return decode(latents, n, lc, lh, lw, resolved);
+        return decode(latents, n, lc, lh, lw, resolved, adapters.infotext(prompts.used()));
     }
 
-    /** The text context for the UNet: (uncond ⧺ cond) with CFG, as diffusers' encode_prompt builds it. */
-    private Tensor encodePrompts(GenerationRequest r, int n, boolean cfg) {
-        Tensor cond = repeat(encode(r.prompt(), r.clipSkip()), n);
-        if (!cfg) return cond;
-        // diffusers (0.30) encodes the negative prompt with the last layer even when clip_skip is set.
-        Tensor uncond = repeat(encode(r.negativePrompt(), 1), n);
-        return TensorOps.concatBatch(uncond, cond);
-    }
+    /** The prompt encoder of this pipeline's model (its tokenizer, text encoder and embeddings). */
+    public PromptEncoder promptEncoder() { return promptEncoder; }
 
-    /**
-     * The text encoder's hidden states for one prompt, (1, 77, D): the last layer's (after the final layer
-     * norm) for clip skip 1, else the layer {@code clipSkip - 1} from the end passed through the final layer norm.
-     */
-    Tensor encode(String text, int clipSkip) {
-        int[] ids = tokenizer.encodePadded(text);
-        ClipTextModel.Output out = textEncoder.forward(new int[][]{ids});
-        if (clipSkip <= 1) return out.lastHiddenState();
-        List<Tensor> hidden = out.hiddenStates();
-        if (clipSkip >= hidden.size())
-            throw new IllegalArgumentException("clip skip " + clipSkip + " exceeds the text encoder's "
-                    + (hidden.size() - 1) + " layers");
-        return textEncoder.finalLayerNorm(hidden.get(hidden.size() - clipSkip));
-    }
-
-    private static Tensor repeat(Tensor t, int n) {
-        Tensor out = t;
-        for (int i = 1; i < n; i++) out = TensorOps.concatBatch(out, t);
-        return out;
+    /** A pipeline over this model's base with {@code adapters} (the last one made is kept for the next request). */
+    public StableDiffusionPipeline withAdapters(Adapters adapters) {
+        StableDiffusionPipeline p = adapted;
+        if (adapters.key().equals(model.adapters().key())) return this;
+        if (p != null && p.model.adapters().key().equals(adapters.key())) return p;
+        p = new StableDiffusionPipeline(model.withAdapters(adapters));
+        adapted = p;
+        return p;
     }
 
     /** The UNet's prediction with classifier-free guidance: uncond + g · (cond − uncond), NCHW. */
@@ -191,7 +186,7 @@ public final class StableDiffusionPipeline {
         return scheduler.addNoise(init, noise, firstStep);
     }
 
-    private GenerationResult decode(float[] latents, int n, int c, int h, int w, GenerationRequest resolved) {
+    private GenerationResult decode(float[] latents, int n, int c, int h, int w, GenerationRequest resolved, Map<String, String> extra) {
         float sf = vae.scalingFactor();
         float[] scaled = new float[latents.length];
         for (int i = 0; i < scaled.length; i++) scaled[i] = latents[i] / sf;
@@ -201,7 +196,9 @@ public final class StableDiffusionPipeline {
         List<String> params = new ArrayList<>();
         for (int b = 0; b < n; b++) {
             images.add(RgbImage.fromSigned(decoded.data(), b * ih * iw * 3, iw, ih));
-            params.add(InfoText.format(resolved, resolved.sampler(), iw, ih, model.name(), b));
+            String prompt = resolved.promptSyntax() == PromptSyntax.A1111
+                    ? resolved.prompt() + model.adapters().promptTags(resolved) : resolved.prompt();
+            params.add(InfoText.format(resolved, prompt, resolved.sampler(), iw, ih, model.name(), b, extra));
         }
         return new GenerationResult(resolved, images, params);
     }

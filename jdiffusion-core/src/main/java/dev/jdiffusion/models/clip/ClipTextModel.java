@@ -32,9 +32,14 @@ public final class ClipTextModel {
     private final WeightTensor tokenEmbedding, positionEmbedding;
     private final List<EncoderLayer> layers = new ArrayList<>();
     private final LayerNorm finalLayerNorm;
+    /** Token ids [extraFirstId, extraFirstId + extraRows.length / hidden) read their embedding from extraRows. */
+    private final int extraFirstId;
+    private final float[] extraRows;
 
     public ClipTextModel(ClipTextConfig config, WeightSource weights) {
         this.config = config;
+        this.extraFirstId = config.vocabSize();
+        this.extraRows = new float[0];
         int d = config.hiddenSize();
         WeightSource w = weights.prefixed("text_model.");
         tokenEmbedding = w.get("embeddings.token_embedding.weight", config.vocabSize(), d);
@@ -43,6 +48,32 @@ public final class ClipTextModel {
             layers.add(new EncoderLayer(w.prefixed("encoder.layers." + i + "."), config));
         finalLayerNorm = new LayerNorm(w, "final_layer_norm", d, config.layerNormEps());
     }
+
+    private ClipTextModel(ClipTextModel base, int extraFirstId, float[] extraRows) {
+        this.config = base.config;
+        this.tokenEmbedding = base.tokenEmbedding;
+        this.positionEmbedding = base.positionEmbedding;
+        this.layers.addAll(base.layers);
+        this.finalLayerNorm = base.finalLayerNorm;
+        this.extraFirstId = extraFirstId;
+        this.extraRows = extraRows;
+    }
+
+    /**
+     * This encoder with {@code rows.length / hidden_size} more token embeddings, for ids {@code firstId, firstId + 1, ...}
+     * (textual inversion: diffusers' resize_token_embeddings + setting the new rows, without copying the table; ids
+     * below vocab_size are shadowed, as diffusers overwrites those rows). Everything else is shared with this one.
+     */
+    public ClipTextModel withExtraTokens(int firstId, float[] rows) {
+        int d = config.hiddenSize();
+        if (rows.length % d != 0)
+            throw new IllegalArgumentException(rows.length + " values are not whole rows of width " + d);
+        if (firstId < 0) throw new IllegalArgumentException("token id " + firstId);
+        return new ClipTextModel(this, firstId, rows.clone());
+    }
+
+    /** Token ids accepted by {@link #forward}: the vocabulary and the extra tokens. */
+    public int tokenCount() { return Math.max(config.vocabSize(), extraFirstId + extraRows.length / config.hiddenSize()); }
 
     public ClipTextConfig config() { return config; }
 
@@ -56,10 +87,15 @@ public final class ClipTextModel {
         for (int b = 0; b < n; b++) {
             for (int t = 0; t < len; t++) {
                 int id = ids[b][t];
-                if (id < 0 || id >= config.vocabSize())
-                    throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + config.vocabSize());
                 int off = (b * len + t) * d;
-                tokenEmbedding.copyTo((long) id * d, x, off, d);
+                long extra = (long) id - extraFirstId;
+                if (extra >= 0 && extra * d < extraRows.length) {
+                    System.arraycopy(extraRows, (int) extra * d, x, off, d);
+                } else {
+                    if (id < 0 || id >= config.vocabSize())
+                        throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + config.vocabSize());
+                    tokenEmbedding.copyTo((long) id * d, x, off, d);
+                }
                 positionEmbedding.copyTo((long) t * d, pos, 0, d);
                 for (int j = 0; j < d; j++) x[off + j] += pos[j];
             }
