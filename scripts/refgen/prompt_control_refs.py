@@ -327,8 +327,13 @@ def encode_chunk(tok, te, chunk, clip_skip):
         m = torch.tensor(mults, dtype=torch.float32)
         before = z.mean()
         z = z * m[:, None]
-        z = z * (before / z.mean())
+        ratio = before / z.mean()
+        z = z * ratio
+    encode_chunk.ratios.append(float(ratio))
     return z
+
+
+encode_chunk.ratios = []
 
 
 def a1111_encode(tok, te, prompt, negative, embeddings=(), clip_skip=1, cfg=True):
@@ -553,7 +558,7 @@ def validate(tok15, te15, tok2, te2):
         c, u, zc, zu = a1111_encode(tok15, te, info["prompt"], info["negative"] or "", embs)
         check(np.array_equal(np.array([x[0] for x in c]), ref["prompt_tokens"]), case + " prompt tokens")
         check(max_rel(zc, ref["prompt_embeds"]) < 1e-4 and max_rel(zu, ref["negative_prompt_embeds"]) < 1e-4, case + " embeddings")
-        if case == "lora_kohya_0.8":
+        if case == "lora_kohya_0.8" and "--text-only" not in sys.argv:
             deltas = fuse(lora, lora_scale, NAMES["tiny-sd15"], SHAPES["tiny-sd15"])["unet"]
             img = PIPES["tiny-sd15"].run(deltas, zc, zu, info["sampler"], info["steps"], info["guidance"], info["seed"], 64, 64)
             d = np.abs(np.round(img * 255) - ref["image_u8"].astype(np.float64))
@@ -706,10 +711,17 @@ def main():
     emb_path = lambda n: os.path.join(FIXTURES, "embeddings", n)
 
     manifest = {"made_by": "scripts/refgen/prompt_control_refs.py (see its docstring)", "text": {}, "images": {}, "fused": {}}
+    text_only = "--text-only" in sys.argv
+    if text_only:  # keep the image cases of an earlier run
+        manifest = json.load(open(os.path.join(out_dir, "manifest.json")))
+        manifest["text"] = {}
 
     def save_text(name, model, prompt, negative, clip_skip=1, embs=(), embedding_files=(), what="", rule="a1111"):
+        encode_chunk.ratios = []
         c, u, zc, zu = a1111_encode(tok[model], te[model], prompt, negative, embs, clip_skip)
-        tensors = {"prompt_tokens": np.array([x[0] for x in c], np.int64), "prompt_multipliers": np.array([x[1] for x in c], np.float32),
+        ratios = np.array(encode_chunk.ratios, np.float32)
+        tensors = {"prompt_mean_ratio": ratios[:len(c)], "negative_mean_ratio": ratios[len(c):],
+                   "prompt_tokens": np.array([x[0] for x in c], np.int64), "prompt_multipliers": np.array([x[1] for x in c], np.float32),
                    "negative_tokens": np.array([x[0] for x in u], np.int64), "negative_multipliers": np.array([x[1] for x in u], np.float32),
                    "prompt_embeds": zc.numpy(), "negative_prompt_embeds": zu.numpy()}
         st_save(os.path.join(out_dir, "text_" + name + ".safetensors"), tensors)
@@ -745,10 +757,15 @@ def main():
     save_text("embeddings_boundary", "tiny-sd15", " ".join(["tree"] * 72) + " vividstyle (softgrain:1.3) <glow-toy> [vividstyle] lamp",
               "softgrain, (<glow-toy>:0.5)", embs=embs,
               embedding_files=[emb_path(n) for n in ("vividstyle.pt", "softgrain.safetensors", "learned_embeds.safetensors")],
-              what="a 3-vector embedding at token 72 moves whole to chunk 2; several embeddings, weighted, in the negative prompt too")
+              what="72 tokens and a 3-vector embedding fill chunk 1 exactly (72 + 3 = 75 fits); several embeddings, weighted, in the negative prompt too")
     save_text("embedding_moved_by_comma", "tiny-sd15", " ".join(["tree"] * 60) + ", vividstyle " + " ".join(["rock"] * 20), "",
               embs=embs, embedding_files=[emb_path(n) for n in ("vividstyle.pt", "softgrain.safetensors", "learned_embeds.safetensors")],
               what="the comma rule moves tokens that include an embedding: jdiffusion moves the embedding with them", rule="jdiffusion")
+
+    if text_only:
+        json.dump(manifest, open(os.path.join(out_dir, "manifest.json"), "w"), indent=1, ensure_ascii=False)
+        print("wrote the text cases of", out_dir)
+        return
 
     # images
     def save_image(name, model, prompt, negative, syntax, sampler, steps, guidance, seed, loras=(), lora_dir=None, tag_loras=(),

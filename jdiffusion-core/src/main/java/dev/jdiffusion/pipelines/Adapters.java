@@ -180,7 +180,7 @@ public final class Adapters {
      * The tags that reproduce the request's own LoRAs (not those already tagged in the prompt) in A1111:
      * " &lt;lora:NAME:SCALE&gt;" each.
      */
-    public String promptTags(GenerationRequest r) {
+    public static String promptTags(GenerationRequest r) {
         StringBuilder sb = new StringBuilder();
         for (Lora l : r.loras()) {
             sb.append(" <lora:").append(l.name()).append(':').append(InfoText.number(l.textEncoderScale()));

@@ -197,7 +197,7 @@ public final class StableDiffusionPipeline {
         for (int b = 0; b < n; b++) {
             images.add(RgbImage.fromSigned(decoded.data(), b * ih * iw * 3, iw, ih));
             String prompt = resolved.promptSyntax() == PromptSyntax.A1111
-                    ? resolved.prompt() + model.adapters().promptTags(resolved) : resolved.prompt();
+                    ? resolved.prompt() + Adapters.promptTags(resolved) : resolved.prompt();
             params.add(InfoText.format(resolved, prompt, resolved.sampler(), iw, ih, model.name(), b, extra));
         }
         return new GenerationResult(resolved, images, params);

@@ -54,7 +54,7 @@ class PromptControlParityTest {
                 .seed(m.get("seed").asLong()).size(m.get("width").asInt(), m.get("height").asInt())
                 .clipSkip(m.path("clip_skip").asInt(1));
         if (!m.path("prompt_syntax").isNull() && m.has("prompt_syntax")) b.promptSyntax(PromptSyntax.parse(m.get("prompt_syntax").asText()));
-        m.get("loras").forEach(l -> b.lora(base.resolve(l.get("path").asText()), l.get("scale").asDouble()));
+        m.get("loras").forEach(l -> b.lora(base.resolve(l.get("path").asText()), l.path("scale").isNumber() ? l.get("scale").asDouble() : 1.0));
         m.get("embeddings").forEach(p -> b.embedding(base.resolve(p.asText())));
         if (!m.path("lora_dir").isNull()) b.loraDirectory(base.resolve(m.get("lora_dir").asText()));
         if (!m.path("embeddings_dir").isNull()) b.embeddingsDirectory(base.resolve(m.get("embeddings_dir").asText()));

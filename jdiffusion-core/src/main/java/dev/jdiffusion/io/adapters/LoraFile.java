@@ -54,7 +54,7 @@ public final class LoraFile {
     private static final Pattern PEFT = Pattern.compile(
             "(?:(unet|text_encoder|text_encoder_2)\\.)?(.+?)\\.(lora_A\\.weight|lora_B\\.weight|lora\\.down\\.weight|lora\\.up\\.weight"
                     + "|lora_linear_layer\\.down\\.weight|lora_linear_layer\\.up\\.weight|lora_A\\.default\\.weight|lora_B\\.default\\.weight|alpha)");
-    private static final Pattern OLD_PROCESSOR = Pattern.compile("\\.processor\\.(to_q|to_k|to_v|to_out)_lora$");
+    private static final Pattern OLD_PROCESSOR = Pattern.compile("(.+)\\.processor\\.(to_q|to_k|to_v|to_out)_lora\\.(down\\.weight|up\\.weight)");
 
     private final Path file;
     private final String format;
@@ -151,7 +151,11 @@ public final class LoraFile {
         Map<String, String> paths = new LinkedHashMap<>();
         List<String> unknown = new ArrayList<>();
         for (String name : f.names()) {
-            Matcher m = PEFT.matcher(name);
+            // The attention-processor spelling: <path>.processor.to_q_lora.down.weight is <path>.to_q.lora.down.weight.
+            Matcher proc = OLD_PROCESSOR.matcher(name);
+            String key0 = proc.matches() ? proc.group(1) + "." + (proc.group(2).equals("to_out") ? "to_out.0" : proc.group(2))
+                    + ".lora." + proc.group(3) : name;
+            Matcher m = PEFT.matcher(key0);
             if (!m.matches()) {
                 unknown.add(name);
                 continue;
@@ -160,9 +164,7 @@ public final class LoraFile {
             if ("text_encoder_2".equals(prefix))
                 throw new ModelFormatException(f.file(), name, "this is an SDXL LoRA (text_encoder_2): it does not fit SD 1.x/2.x models");
             Part part = "text_encoder".equals(prefix) || (prefix == null && path.startsWith("text_model.")) ? Part.TEXT_ENCODER : Part.UNET;
-            Matcher old = OLD_PROCESSOR.matcher(path);
-            if (old.find()) path = path.substring(0, old.start()) + "." + (old.group(1).equals("to_out") ? "to_out.0" : old.group(1));
-            String key = name.substring(0, m.start(3) - 1);
+            String key = key0.substring(0, m.start(3) - 1);
             Group g = groups.computeIfAbsent(key, k -> new Group());
             parts.put(key, part);
             paths.put(key, path);

@@ -65,7 +65,8 @@ public final class PromptEncoder {
             return new Encoded(cond, uncond, List.copyOf(used));
         }
         List<PromptChunk> c = chunks(prompt);
-        List<PromptChunk> u = cfg ? chunks(negative) : List.of();
+        // A1111 cuts extra-network tags out of the prompt only: in the negative prompt they are text.
+        List<PromptChunk> u = cfg ? new PromptChunker(tokenizer, embeddings).chunks(PromptParser.parse(negative)) : List.of();
         if (cfg) {
             PromptChunk empty = PromptChunk.empty(tokenizer.bosId(), tokenizer.eosId(), PromptChunker.CHUNK_LENGTH + 2);
             c = padded(c, u.size(), empty);

@@ -22,6 +22,7 @@ import java.util.stream.Stream;
 import static dev.jdiffusion.testing.Compare.assertCloseToMax;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The text side alone: token ids, weights and the text encoder's weighted, chunked output, against A1111's own code on
@@ -86,9 +87,56 @@ class PromptEncoderParityTest {
         List<String> expectedFixes = new ArrayList<>();
         m.get("fixes").forEach(f -> expectedFixes.add(f.get(0).asInt() + "," + f.get(1).asInt() + "," + f.get(2).asText()));
         assertEquals(expectedFixes, fixes, name + ": embeddings placed");
-        PromptEncoder.Encoded e = enc.encode(prompt, negative, PromptSyntax.A1111, m.get("clip_skip").asInt(), true);
-        assertCloseToMax(ref.tensor("prompt_embeds"), e.cond().data(), TOL, name + " prompt_embeds");
-        assertCloseToMax(ref.tensor("negative_prompt_embeds"), e.uncond().data(), TOL, name + " negative_prompt_embeds");
+        int clipSkip = m.get("clip_skip").asInt();
+        assertWeighted(enc, c, clipSkip, ref.tensor("prompt_embeds"), ref.tensor("prompt_mean_ratio"), name + " prompt");
+        assertWeighted(enc, u, clipSkip, ref.tensor("negative_prompt_embeds"), ref.tensor("negative_mean_ratio"), name + " negative");
+        // And the encoder's own result is that weighting, chunk after chunk.
+        PromptEncoder.Encoded e = enc.encode(prompt, negative, PromptSyntax.A1111, clipSkip, true);
+        float[] expected = new float[e.cond().size()];
+        int off = 0;
+        for (PromptChunk ch : c) {
+            float[] z = enc.encodeChunks(List.of(ch), clipSkip)[0].data();
+            System.arraycopy(z, 0, expected, off, z.length);
+            off += z.length;
+        }
+        assertArrayEquals(expected, e.cond().data(), name);
+    }
+
+    /**
+     * Per chunk: the weighted hidden states z·w against the reference's (its output divided by its mean ratio) within
+     * 1e-4 of the largest magnitude, and the mean ratio mean(z) / mean(z·w) within 1e-4 plus what its conditioning
+     * allows. The tiny models' hidden states have means near 0 (1e-5 against values near 1), so a mean is a sum of
+     * thousands of values that almost cancel: with weights far from 1 (0.5, negative ones) the float32 rounding of
+     * either implementation moves the ratio by κ·ε, κ = Σ|z| / |Σ z| + Σ|z·w| / |Σ z·w| (up to 10⁵ here), ε ≈ 2e-6
+     * (the text encoders' agreement). The ratio scales the whole chunk, so the token-by-token content is checked tightly above.
+     */
+    static void assertWeighted(PromptEncoder enc, List<PromptChunk> chunks, int clipSkip, WeightTensor embeds, WeightTensor ratios, String what) {
+        assertEquals(chunks.size(), ratios.size(), what + ": chunks");
+        int per = (int) (embeds.size() / chunks.size());
+        for (int k = 0; k < chunks.size(); k++) {
+            PromptChunk ch = chunks.get(k);
+            float[] ones = new float[ch.multipliers().length];
+            java.util.Arrays.fill(ones, 1f);
+            float[] z = enc.encodeChunks(List.of(new PromptChunk(ch.tokens(), ones, ch.fixes(), ch.count())), clipSkip)[0].data();
+            int d = z.length / ch.multipliers().length;
+            double sz = 0, sw = 0, absZ = 0, absW = 0;
+            float[] weighted = new float[z.length];
+            for (int i = 0; i < z.length; i++) {
+                weighted[i] = z[i] * ch.multipliers()[i / d];
+                sz += z[i];
+                sw += weighted[i];
+                absZ += Math.abs(z[i]);
+                absW += Math.abs(weighted[i]);
+            }
+            double ratio = (sz / sw), refRatio = ratios.getFloat(k);
+            float[] refWeighted = new float[per];
+            for (int i = 0; i < per; i++) refWeighted[i] = (float) (embeds.getFloat((long) k * per + i) / refRatio);
+            assertCloseToMax(WeightTensor.ofFloats("ref", refWeighted, per), weighted, TOL, what + " chunk " + k + " z·w");
+            double kappa = absZ / Math.abs(sz) + absW / Math.abs(sw);
+            double allowed = TOL + kappa * 2e-6;
+            assertTrue(Math.abs(ratio - refRatio) <= allowed * Math.abs(refRatio), String.format(
+                    "%s chunk %d: mean ratio %.7f, reference %.7f (allowed relative %.2g, κ %.0f)", what, k, ratio, refRatio, allowed, kappa));
+        }
     }
 
     static void assertChunks(WeightTensor tokens, WeightTensor multipliers, List<PromptChunk> chunks, String what) {
