@@ -228,14 +228,20 @@ public final class LoraMerge {
     }
 
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-    /** W + Σ factor · up · down as one GEMM over the concatenated ranks, accumulated into W's float32 copy. */
+    /** Rows of W merged at a time: a block of about 256 KB of float32 (48 rows at least), so temporaries stay small. */
+    private static final int BLOCK_FLOATS = 1 << 16;
+    private static final java.lang.invoke.VarHandle SHORTS =
+            java.lang.invoke.MethodHandles.byteArrayViewVarHandle(short[].class, ByteOrder.LITTLE_ENDIAN);
+
+    /**
+     * W + Σ factor · up · down as one GEMM over the concatenated ranks, a block of W's rows at a time: the rows
+     * widened to float32, the product accumulated into them (on all cores), the sum stored in the result's dtype.
+     */
     public static WeightTensor merge(WeightTensor w, List<Delta> deltas) {
         int out = w.dim(0);
-        long inLong = w.size() / out;
-        if (w.size() > Integer.MAX_VALUE) throw new IllegalStateException(w.name() + " is too large to merge");
-        int in = (int) inLong;
+        if (w.size() > Integer.MAX_VALUE / 4) throw new IllegalStateException(w.name() + " is too large to merge");
+        int in = (int) (w.size() / out);
         int rank = 0;
         for (Delta d : deltas) rank += d.rank();
         float[] up = new float[out * rank], downT = new float[in * rank];
@@ -251,16 +257,22 @@ public final class LoraMerge {
                 for (int j = 0; j < in; j++) downT[j * rank + off + k] = dn[k * in + j];
             off += r;
         }
-        float[] c = w.toFloatArray();
-        Gemm.nt(out, in, rank, up, 0, rank, downT, 0, rank, c, 0, in, true);
-        String name = w.name();
-        if (w.dtype() == DType.F16) {
-            MemorySegment seg = MemorySegment.ofArray(new byte[c.length * 2]);
-            for (int i = 0; i < c.length; i++) seg.setAtIndex(I16, i, Float.floatToFloat16(c[i]));
-            return new WeightTensor(name, DType.F16, w.shape(), seg);
+        boolean half = w.dtype() == DType.F16;
+        byte[] result = new byte[Math.toIntExact(w.size() * (half ? 2 : 4))];
+        MemorySegment seg = MemorySegment.ofArray(result);
+        int rows = Math.min(out, Math.max(48, BLOCK_FLOATS / in));  // at least 48: the packed GEMM's row panels over both cores
+        float[] c = new float[rows * in];
+        for (int r0 = 0; r0 < out; r0 += rows) {
+            int n = Math.min(rows, out - r0) * in;
+            w.copyTo((long) r0 * in, c, 0, n);
+            Gemm.nt(Math.min(rows, out - r0), in, rank, up, r0 * rank, rank, downT, 0, rank, c, 0, in, true);
+            if (half) {
+                int base = r0 * in * 2;
+                for (int i = 0; i < n; i++) SHORTS.set(result, base + 2 * i, Float.floatToFloat16(c[i]));
+            } else {
+                MemorySegment.copy(c, 0, seg, F32, (long) r0 * in * 4, n);
+            }
         }
-        MemorySegment seg = MemorySegment.ofArray(new byte[c.length * 4]);
-        MemorySegment.copy(c, 0, seg, F32, 0, c.length);
-        return new WeightTensor(name, DType.F32, w.shape(), seg);
+        return new WeightTensor(w.name(), half ? DType.F16 : DType.F32, w.shape(), seg);
     }
 }
