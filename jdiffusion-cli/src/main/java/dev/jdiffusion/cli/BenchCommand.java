@@ -77,6 +77,16 @@ final class BenchCommand implements Callable<Integer> {
             + " with --architecture sd15, SD 1.5's (CLIP ViT-L/14, random --dtype weights); with --model, the model's own.")
     boolean safetyChecker;
 
+    @Option(names = "--lora-rank", paramLabel = "R",
+            description = "Instead: time applying a random rank-R LoRA (kohya layout: UNet attention, feed-forward, proj_in/out; text encoder) to the model.")
+    Integer loraRank;
+
+    @Option(names = "--locon", description = "With --lora-rank: the LoRA also adapts every UNet convolution (LoCon).")
+    boolean locon;
+
+    @Option(names = "--lora-out", paramLabel = "FILE", description = "With --lora-rank: keep the random LoRA in FILE (for timing a generation with it).")
+    java.nio.file.Path loraOut;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut(), err = spec.commandLine().getErr();
@@ -103,6 +113,7 @@ final class BenchCommand implements Callable<Integer> {
         } else {
             model = StableDiffusionModel.load(ModelLocator.resolve(source.model));
         }
+        if (loraRank != null) return lora(model, out, err);
         Benchmark.Result r = Benchmark.run(model, new Benchmark.Settings(width, height, batch, repeat),
                 json && !profile ? line -> {} : line -> err.println("  " + line));
         if (json) {
@@ -220,5 +231,31 @@ final class BenchCommand implements Callable<Integer> {
             default -> throw new picocli.CommandLine.ParameterException(spec.commandLine(),
                     "unknown dtype '" + dtype + "'; valid: f32, f16, bf16");
         };
+    }
+
+    private int lora(StableDiffusionModel model, PrintWriter out, PrintWriter err) throws java.io.IOException {
+        if (loraRank < 1) throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--lora-rank must be at least 1");
+        Benchmark.LoraResult r = Benchmark.lora(model, loraRank, locon, repeat, loraOut, json ? line -> {} : line -> err.println("  " + line));
+        double mb = 1024 * 1024;
+        if (json) {
+            ObjectNode o = new ObjectMapper().createObjectNode();
+            o.put("model", model.name()).put("lora_rank", r.rank()).put("locon", locon).put("lora_layers", r.layers())
+                    .put("lora_mb", r.loraBytes() / mb).put("adapted_mb", r.adaptedBytes() / mb).put("model_mb", r.modelBytes() / mb)
+                    .put("apply_s", r.seconds()).put("apply_cpu_s", r.cpuSeconds())
+                    .put("full_f32_copy_s", r.fullCopySeconds()).put("full_f32_copy_cpu_s", r.fullCopyCpuSeconds())
+                    .put("threads", Parallel.threads())
+                    .put("peak_rss_mb", r.peakRssBytes() < 0 ? -1 : r.peakRssBytes() / (1024 * 1024));
+            out.println(o);
+        } else {
+            out.printf(Locale.ROOT, "%s, LoRA rank %d%s, %d layers, %.1f MB file, median of %d%n", model.name(), r.rank(),
+                    locon ? " with convolutions (LoCon)" : "", r.layers(), r.loraBytes() / mb, repeat);
+            out.printf(Locale.ROOT, "apply         %8.3f s  CPU %.3f s  (merges %.0f MB of the model's %.0f MB)%n", r.seconds(),
+                    r.cpuSeconds(), r.adaptedBytes() / mb, r.modelBytes() / mb);
+            out.printf(Locale.ROOT, "baseline      %8.3f s  CPU %.3f s  (every tensor to float32 once)%n", r.fullCopySeconds(),
+                    r.fullCopyCpuSeconds());
+            out.printf(Locale.ROOT, "ratio         %8.2f    CPU %.2f%n", r.seconds() / r.fullCopySeconds(), r.cpuSeconds() / r.fullCopyCpuSeconds());
+            out.printf(Locale.ROOT, "peak RSS      %8d MB%n", r.peakRssBytes() / (1024 * 1024));
+        }
+        return 0;
     }
 }

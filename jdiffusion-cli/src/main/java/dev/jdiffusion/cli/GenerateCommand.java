@@ -6,6 +6,8 @@ import dev.jdiffusion.image.watermark.InvisibleWatermark;
 import dev.jdiffusion.io.checkpoint.PredictionType;
 import dev.jdiffusion.io.hub.ModelLocator;
 import dev.jdiffusion.pipelines.GenerationRequest;
+import dev.jdiffusion.pipelines.Lora;
+import dev.jdiffusion.pipelines.prompt.PromptSyntax;
 import dev.jdiffusion.pipelines.LoadOptions;
 import dev.jdiffusion.pipelines.GenerationResult;
 import dev.jdiffusion.pipelines.StableDiffusionPipeline;
@@ -72,6 +74,25 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--clip-skip", defaultValue = "1", description = "CLIP skip as in the web UIs: 1 = last layer, 2 = penultimate (default: ${DEFAULT-VALUE}).")
     int clipSkip;
 
+    @Option(names = "--prompt-syntax", defaultValue = "a1111", paramLabel = "a1111|plain",
+            description = "How prompts are read (default: ${DEFAULT-VALUE}): a1111 = AUTOMATIC1111's (x:1.2) [x] emphasis, BREAK,"
+                    + " prompts of any length, <lora:NAME:SCALE> tags; plain = diffusers' (text as is, cut at 77 tokens).")
+    String promptSyntax;
+
+    @Option(names = "--lora", paramLabel = "PATH[:SCALE]",
+            description = "Apply a LoRA (kohya/A1111 or diffusers/PEFT .safetensors), at SCALE (default 1.0); repeatable, LoRAs add up.")
+    java.util.List<String> loras = new java.util.ArrayList<>();
+
+    @Option(names = "--lora-dir", paramLabel = "DIR", description = "Where the prompt's <lora:NAME:SCALE> tags find NAME.safetensors.")
+    Path loraDir;
+
+    @Option(names = "--embedding", paramLabel = "PATH",
+            description = "A textual-inversion embedding (A1111 .pt/.safetensors: trigger = file name; diffusers: its token); repeatable.")
+    java.util.List<Path> embeddings = new java.util.ArrayList<>();
+
+    @Option(names = "--embeddings-dir", paramLabel = "DIR", description = "Load every embedding in DIR (those for another model width are skipped).")
+    Path embeddingsDir;
+
     @Option(names = "--init-image", description = "Start from this image (img2img).")
     Path initImage;
 
@@ -107,6 +128,9 @@ final class GenerateCommand implements Callable<Integer> {
                 .size(width == null ? 0 : width, height == null ? 0 : height);
         if (seed != null) b.seed(seed);
         if (init != null) b.initImage(init, strength);
+        b.promptSyntax(PromptSyntax.parse(promptSyntax)).loraDirectory(loraDir).embeddingsDirectory(embeddingsDir);
+        for (String l : loras) b.lora(parseLora(l));
+        for (Path e : embeddings) b.embedding(e);
         GenerationRequest request = b.build();
         if (seed == null) err.println("seed: " + request.seed());
 
@@ -158,6 +182,16 @@ final class GenerateCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--strength must be in (0, 1], got " + strength);
         if (watermark != null && watermark.isEmpty())
             throw new ParameterException(spec.commandLine(), "--watermark: the text is empty");
+        try {
+            PromptSyntax.parse(promptSyntax);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--prompt-syntax: " + e.getMessage());
+        }
+        for (String l : loras) parseLora(l);
+        if (loraDir != null && !Files.isDirectory(loraDir))
+            throw new ParameterException(spec.commandLine(), "--lora-dir " + loraDir + ": no such folder");
+        if (embeddingsDir != null && !Files.isDirectory(embeddingsDir))
+            throw new ParameterException(spec.commandLine(), "--embeddings-dir " + embeddingsDir + ": no such folder");
         if (predictionType != null) {
             try {
                 PredictionType.parse(predictionType);
@@ -165,6 +199,26 @@ final class GenerateCommand implements Callable<Integer> {
                 throw new ParameterException(spec.commandLine(), "--prediction-type: " + e.getMessage());
             }
         }
+    }
+
+    /**
+     * PATH or PATH:SCALE: the text after the last ':' is the scale when it is a number (so "C:\\x.safetensors" and
+     * names with colons stay paths).
+     */
+    private Lora parseLora(String arg) {
+        int colon = arg.lastIndexOf(':');
+        if (colon > 0) {
+            String tail = arg.substring(colon + 1);
+            try {
+                double scale = Double.parseDouble(tail);
+                if (!Double.isFinite(scale)) throw new NumberFormatException();
+                return Lora.of(Path.of(arg.substring(0, colon)), scale);
+            } catch (NumberFormatException e) {
+                if (tail.matches("[-+.0-9eE]*"))
+                    throw new ParameterException(spec.commandLine(), "--lora " + arg + ": the scale '" + tail + "' is not a number");
+            }
+        }
+        return Lora.of(Path.of(arg), 1.0);
     }
 
     /** out.png, out-1.png, out-2.png, ... */

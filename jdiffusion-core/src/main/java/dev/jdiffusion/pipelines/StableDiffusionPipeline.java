@@ -15,6 +15,8 @@ import dev.jdiffusion.models.unet.UNet2DConditionConfig;
 import dev.jdiffusion.models.unet.UNet2DConditionModel;
 import dev.jdiffusion.models.vae.AutoencoderKL;
 import dev.jdiffusion.models.vae.AutoencoderKLConfig;
+import dev.jdiffusion.pipelines.prompt.PromptEncoder;
+import dev.jdiffusion.pipelines.prompt.PromptSyntax;
 import dev.jdiffusion.schedulers.Scheduler;
 import dev.jdiffusion.schedulers.Schedulers;
 import dev.jdiffusion.schedulers.TorchGenerator;
@@ -29,6 +31,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.Map;
 
 /**
  * Text-to-image and image-to-image as diffusers' StableDiffusionPipeline and
@@ -69,6 +72,9 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private boolean closed;
     /** The mapped files of a model that {@link #fromPretrained} loaded for this pipeline, or null. */
     private Arena mappings;
+    private final PromptEncoder promptEncoder;
+    /** The last pipeline made for other adapters than this model's (a server often gets the same LoRAs again). */
+    private volatile StableDiffusionPipeline adapted;
 
     /**
      * A pipeline over an already loaded model (which stays the caller's: {@link #close()} does not unmap it),
@@ -84,6 +90,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         this.unet = model.unet();
         this.vae = model.vae();
         this.safetyChecker = safetyChecker;
+        this.promptEncoder = new PromptEncoder(tokenizer, textEncoder, model.embeddings());
     }
 
     /**
@@ -113,6 +120,9 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     public GenerationResult generate(GenerationRequest request) { return generate(request, StepListener.NONE); }
 
     private GenerationResult run(GenerationRequest request, StepListener listener) {
+        // LoRAs and embeddings: run on this model's base with the request's adapters (made once, then reused).
+        Adapters adapters = Adapters.of(request);
+        if (!adapters.key().equals(model.adapters().key())) return withAdapters(adapters).generate(request, listener);
         String sampler = request.sampler() != null ? request.sampler() : defaultSampler();
         Scheduler scheduler = Schedulers.create(sampler, model.schedulerConfig());
         int factor = vaeScaleFactor();
@@ -132,7 +142,9 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
         int n = request.batchSize();
         boolean cfg = request.guidanceScale() > 1.0;
-        Tensor context = encodePrompts(request, n, cfg);
+        PromptEncoder.Encoded prompts = promptEncoder.encode(request.prompt(), request.negativePrompt(), request.promptSyntax(),
+                request.clipSkip(), cfg);
+        Tensor context = prompts.context(n);
 
         TorchGenerator generator = new TorchGenerator(request.seed());
         int lc = unet.config().inChannels(), lh = height / factor, lw = width / factor;
@@ -170,7 +182,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 break;
             }
         }
-        return runSafetyChecker(decode(latents, n, lc, lh, lw, resolved));
+        return runSafetyChecker(decode(latents, n, lc, lh, lw, resolved, adapters.infotext(prompts.used())));
     }
 
     /** diffusers' run_safety_checker on the finished images: flagged ones become black, the flags are recorded. */
@@ -180,34 +192,17 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         return new GenerationResult(result.request(), checked.images(), result.parameters(), checked.nsfw());
     }
 
-    /** The text context for the UNet: (uncond ⧺ cond) with CFG, as diffusers' encode_prompt builds it. */
-    private Tensor encodePrompts(GenerationRequest r, int n, boolean cfg) {
-        Tensor cond = repeat(encode(r.prompt(), r.clipSkip()), n);
-        if (!cfg) return cond;
-        // diffusers (0.30) encodes the negative prompt with the last layer even when clip_skip is set.
-        Tensor uncond = repeat(encode(r.negativePrompt(), 1), n);
-        return TensorOps.concatBatch(uncond, cond);
-    }
+    /** The prompt encoder of this pipeline's model (its tokenizer, text encoder and embeddings). */
+    public PromptEncoder promptEncoder() { return promptEncoder; }
 
-    /**
-     * The text encoder's hidden states for one prompt, (1, 77, D): the last layer's (after the final layer
-     * norm) for clip skip 1, else the layer {@code clipSkip - 1} from the end passed through the final layer norm.
-     */
-    Tensor encode(String text, int clipSkip) {
-        int[] ids = tokenizer.encodePadded(text);
-        ClipTextModel.Output out = textEncoder.forward(new int[][]{ids});
-        if (clipSkip <= 1) return out.lastHiddenState();
-        List<Tensor> hidden = out.hiddenStates();
-        if (clipSkip >= hidden.size())
-            throw new IllegalArgumentException("clip skip " + clipSkip + " exceeds the text encoder's "
-                    + (hidden.size() - 1) + " layers");
-        return textEncoder.finalLayerNorm(hidden.get(hidden.size() - clipSkip));
-    }
-
-    private static Tensor repeat(Tensor t, int n) {
-        Tensor out = t;
-        for (int i = 1; i < n; i++) out = TensorOps.concatBatch(out, t);
-        return out;
+    /** A pipeline over this model's base with {@code adapters} (the last one made is kept for the next request). */
+    public StableDiffusionPipeline withAdapters(Adapters adapters) {
+        StableDiffusionPipeline p = adapted;
+        if (adapters.key().equals(model.adapters().key())) return this;
+        if (p != null && p.model.adapters().key().equals(adapters.key())) return p;
+        p = new StableDiffusionPipeline(model.withAdapters(adapters), safetyChecker);
+        adapted = p;
+        return p;
     }
 
     /** The UNet's prediction with classifier-free guidance: uncond + g · (cond − uncond), NCHW. */
@@ -264,7 +259,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         return images;
     }
 
-    private GenerationResult decode(float[] latents, int n, int c, int h, int w, GenerationRequest resolved) {
+    private GenerationResult decode(float[] latents, int n, int c, int h, int w, GenerationRequest resolved, Map<String, String> extra) {
         float sf = vae.scalingFactor();
         float[] scaled = new float[latents.length];
         for (int i = 0; i < scaled.length; i++) scaled[i] = latents[i] / sf;
@@ -274,7 +269,9 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         List<String> params = new ArrayList<>();
         for (int b = 0; b < n; b++) {
             images.add(RgbImage.fromSigned(decoded.data(), b * ih * iw * 3, iw, ih));
-            params.add(InfoText.format(resolved, resolved.sampler(), iw, ih, model.name(), b));
+            String prompt = resolved.promptSyntax() == PromptSyntax.A1111
+                    ? resolved.prompt() + Adapters.promptTags(resolved) : resolved.prompt();
+            params.add(InfoText.format(resolved, prompt, resolved.sampler(), iw, ih, model.name(), b, extra));
         }
         return new GenerationResult(resolved, images, params);
     }

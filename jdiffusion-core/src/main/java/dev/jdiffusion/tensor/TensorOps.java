@@ -240,6 +240,14 @@ public final class TensorOps {
      * position[t]. Its backward adds each position's gradient to the rows it read.
      */
     public static Tensor embed(int[][] ids, WeightTensor token, WeightTensor position) {
+        return embed(ids, token, position, token.dim(0), new float[0]);
+    }
+
+    /**
+     * {@link #embed(int[][], WeightTensor, WeightTensor)} where ids from {@code extraFirstId} on read rows of
+     * {@code extraRows} (added tokens, e.g. textual-inversion vectors; they get no gradient).
+     */
+    public static Tensor embed(int[][] ids, WeightTensor token, WeightTensor position, int extraFirstId, float[] extraRows) {
         int n = ids.length, len = ids[0].length, d = token.dim(1), vocab = token.dim(0);
         if (len > position.dim(0))
             throw new IllegalArgumentException(len + " tokens exceed the " + position.dim(0) + " position embeddings");
@@ -248,10 +256,15 @@ public final class TensorOps {
             if (ids[b].length != len) throw new IllegalArgumentException("token sequences of different lengths: " + len + " and " + ids[b].length);
             for (int t = 0; t < len; t++) {
                 int id = ids[b][t];
-                if (id < 0 || id >= vocab)
-                    throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + vocab);
                 int off = (b * len + t) * d;
-                token.copyTo((long) id * d, x, off, d);
+                long extra = (long) id - extraFirstId;
+                if (extra >= 0 && extra * d < extraRows.length) {
+                    System.arraycopy(extraRows, (int) extra * d, x, off, d);
+                } else {
+                    if (id < 0 || id >= vocab)
+                        throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + vocab);
+                    token.copyTo((long) id * d, x, off, d);
+                }
                 position.copyTo((long) t * d, pos, 0, d);
                 for (int j = 0; j < d; j++) x[off + j] += pos[j];
             }
@@ -263,7 +276,7 @@ public final class TensorOps {
             for (int b = 0; b < n; b++)
                 for (int t = 0; t < len; t++) {
                     int off = (b * len + t) * d;
-                    if (gt != null) for (int j = 0; j < d; j++) gt[ids[b][t] * d + j] += go[off + j];
+                    if (gt != null && ids[b][t] < vocab) for (int j = 0; j < d; j++) gt[ids[b][t] * d + j] += go[off + j];
                     if (gp != null) for (int j = 0; j < d; j++) gp[t * d + j] += go[off + j];
                 }
         });

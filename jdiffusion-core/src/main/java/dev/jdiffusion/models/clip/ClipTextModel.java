@@ -30,9 +30,14 @@ public final class ClipTextModel {
     private final WeightTensor tokenEmbedding, positionEmbedding;
     private final List<ClipEncoderLayer> layers = new ArrayList<>();
     private final LayerNorm finalLayerNorm;
+    /** Token ids [extraFirstId, extraFirstId + extraRows.length / hidden) read their embedding from extraRows. */
+    private final int extraFirstId;
+    private final float[] extraRows;
 
     public ClipTextModel(ClipTextConfig config, WeightSource weights) {
         this.config = config;
+        this.extraFirstId = config.vocabSize();
+        this.extraRows = new float[0];
         int d = config.hiddenSize();
         WeightSource w = weights.prefixed("text_model.");
         tokenEmbedding = w.get("embeddings.token_embedding.weight", config.vocabSize(), d);
@@ -43,6 +48,32 @@ public final class ClipTextModel {
         finalLayerNorm = new LayerNorm(w, "final_layer_norm", d, config.layerNormEps());
     }
 
+    private ClipTextModel(ClipTextModel base, int extraFirstId, float[] extraRows) {
+        this.config = base.config;
+        this.tokenEmbedding = base.tokenEmbedding;
+        this.positionEmbedding = base.positionEmbedding;
+        this.layers.addAll(base.layers);
+        this.finalLayerNorm = base.finalLayerNorm;
+        this.extraFirstId = extraFirstId;
+        this.extraRows = extraRows;
+    }
+
+    /**
+     * This encoder with {@code rows.length / hidden_size} more token embeddings, for ids {@code firstId, firstId + 1, ...}
+     * (textual inversion: diffusers' resize_token_embeddings + setting the new rows, without copying the table; ids
+     * below vocab_size are shadowed, as diffusers overwrites those rows). Everything else is shared with this one.
+     */
+    public ClipTextModel withExtraTokens(int firstId, float[] rows) {
+        int d = config.hiddenSize();
+        if (rows.length % d != 0)
+            throw new IllegalArgumentException(rows.length + " values are not whole rows of width " + d);
+        if (firstId < 0) throw new IllegalArgumentException("token id " + firstId);
+        return new ClipTextModel(this, firstId, rows.clone());
+    }
+
+    /** Token ids accepted by {@link #forward}: the vocabulary and the extra tokens. */
+    public int tokenCount() { return Math.max(config.vocabSize(), extraFirstId + extraRows.length / config.hiddenSize()); }
+
     public ClipTextConfig config() { return config; }
 
     /** Encodes token ids: {@code ids[b]} is one sequence (all the same length, at most max_position_embeddings). */
@@ -50,11 +81,7 @@ public final class ClipTextModel {
         int len = ids[0].length;
         if (len > config.maxPositionEmbeddings())
             throw new IllegalArgumentException(len + " tokens exceed the text encoder's " + config.maxPositionEmbeddings());
-        for (int[] seq : ids)
-            for (int id : seq)
-                if (id < 0 || id >= config.vocabSize())
-                    throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + config.vocabSize());
-        Tensor h = TensorOps.embed(ids, tokenEmbedding, positionEmbedding);
+        Tensor h = TensorOps.embed(ids, tokenEmbedding, positionEmbedding, extraFirstId, extraRows);
         List<Tensor> hidden = new ArrayList<>();
         hidden.add(h);
         for (ClipEncoderLayer layer : layers) {
