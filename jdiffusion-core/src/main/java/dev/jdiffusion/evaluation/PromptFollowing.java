@@ -135,9 +135,10 @@ public final class PromptFollowing {
         List<PromptResult> results = new ArrayList<>();
         List<RgbImage> pictures = new ArrayList<>();
         for (int i = 0; i < prompts.size(); i++) {
-            GenerationRequest request = new GenerationRequest(prompts.get(i), template.negativePrompt(), template.steps(),
-                    template.guidanceScale(), template.sampler(), template.seed(), template.width(), template.height(), 1,
-                    template.clipSkip(), null, template.strength());
+            GenerationRequest request = GenerationRequest.builder(prompts.get(i)).negativePrompt(template.negativePrompt())
+                    .steps(template.steps()).guidanceScale(template.guidanceScale()).sampler(template.sampler())
+                    .seed(template.seed()).size(template.width(), template.height()).clipSkip(template.clipSkip())
+                    .promptSyntax(template.promptSyntax()).build();
             RgbImage picture = pipeline.generate(request).images().getFirst();
             pictures.add(picture);
             if (onImage != null) onImage.accept(i, picture);
