@@ -19,7 +19,8 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "download", mixinStandardHelpOptions = true,
         description = {"Downloads a model from the Hugging Face Hub into the Hugging Face cache (shared with Python"
-                + " tools). Only what the pipeline needs: configs, tokenizer, one set of safetensors weights per part.",
+                + " tools). Only what the pipeline needs: configs, tokenizer, one set of safetensors weights per part"
+                + " (the safety checker's included, unless --no-safety-checker).",
                 "Environment: HF_TOKEN (gated or private repos), HF_HUB_CACHE / HF_HOME (cache), HF_ENDPOINT (mirror)."})
 public final class DownloadCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
@@ -44,6 +45,10 @@ public final class DownloadCommand implements Callable<Integer> {
     @Option(names = {"-q", "--quiet"}, description = "no progress bar")
     boolean quiet;
 
+    @Option(names = "--no-safety-checker", description = "leave out the safety checker and its feature extractor"
+            + " (generate then needs --no-safety-checker too)")
+    boolean noSafetyChecker;
+
     @Override
     public Integer call() throws IOException {
         RepoRef ref = RepoRef.parse(repo);
@@ -60,7 +65,7 @@ public final class DownloadCommand implements Callable<Integer> {
         boolean tty = Boolean.getBoolean("jdiffusion.stderr.tty");
         HubDownloader.Listener listener = quiet || !tty ? HubDownloader.Listener.NONE
                 : new DownloadProgressBar(spec.commandLine().getErr());
-        HubDownloader.Result result = new HubDownloader(settings, listener).download(ref, variant);
+        HubDownloader.Result result = new HubDownloader(settings, listener).download(ref, variant, !noSafetyChecker);
         spec.commandLine().getOut().println(result.snapshot());
         return 0;
     }

@@ -4,12 +4,15 @@ import dev.jdiffusion.image.Canny;
 import dev.jdiffusion.image.PilImage;
 import dev.jdiffusion.image.PngFiles;
 import dev.jdiffusion.image.RgbImage;
+import dev.jdiffusion.image.watermark.InvisibleWatermark;
 import dev.jdiffusion.io.checkpoint.PredictionType;
 import dev.jdiffusion.io.hub.ModelLocator;
 import dev.jdiffusion.models.controlnet.ControlNetModel;
 import dev.jdiffusion.pipelines.ControlNetUnit;
 import dev.jdiffusion.pipelines.ControlNets;
 import dev.jdiffusion.pipelines.GenerationRequest;
+import dev.jdiffusion.pipelines.Lora;
+import dev.jdiffusion.pipelines.prompt.PromptSyntax;
 import dev.jdiffusion.pipelines.LoadOptions;
 import dev.jdiffusion.pipelines.GenerationResult;
 import dev.jdiffusion.pipelines.StableDiffusionPipeline;
@@ -80,6 +83,25 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--clip-skip", defaultValue = "1", description = "CLIP skip as in the web UIs: 1 = last layer, 2 = penultimate (default: ${DEFAULT-VALUE}).")
     int clipSkip;
 
+    @Option(names = "--prompt-syntax", defaultValue = "a1111", paramLabel = "a1111|plain",
+            description = "How prompts are read (default: ${DEFAULT-VALUE}): a1111 = AUTOMATIC1111's (x:1.2) [x] emphasis, BREAK,"
+                    + " prompts of any length, <lora:NAME:SCALE> tags; plain = diffusers' (text as is, cut at 77 tokens).")
+    String promptSyntax;
+
+    @Option(names = "--lora", paramLabel = "PATH[:SCALE]",
+            description = "Apply a LoRA (kohya/A1111 or diffusers/PEFT .safetensors), at SCALE (default 1.0); repeatable, LoRAs add up.")
+    java.util.List<String> loras = new java.util.ArrayList<>();
+
+    @Option(names = "--lora-dir", paramLabel = "DIR", description = "Where the prompt's <lora:NAME:SCALE> tags find NAME.safetensors.")
+    Path loraDir;
+
+    @Option(names = "--embedding", paramLabel = "PATH",
+            description = "A textual-inversion embedding (A1111 .pt/.safetensors: trigger = file name; diffusers: its token); repeatable.")
+    java.util.List<Path> embeddings = new java.util.ArrayList<>();
+
+    @Option(names = "--embeddings-dir", paramLabel = "DIR", description = "Load every embedding in DIR (those for another model width are skipped).")
+    Path embeddingsDir;
+
     @Option(names = "--init-image", description = "Start from this image (img2img).")
     Path initImage;
 
@@ -119,6 +141,15 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = {"-q", "--quiet"}, description = "No progress bar.")
     boolean quiet;
 
+    @Option(names = "--no-safety-checker", description = "Do not run the model's safety checker (by default, when the model"
+            + " has one, an image it flags is written all black and named on stderr, as diffusers does).")
+    boolean noSafetyChecker;
+
+    @Option(names = "--watermark", paramLabel = "TEXT", description = "Mark every image with TEXT's UTF-8 bytes, invisibly"
+            + " (imwatermark's dwtDct, as Stability's scripts mark theirs with StableDiffusionV1; read back with"
+            + " 'jdiffusion watermark decode --length BITS'). Images need at least 256x256 pixels.")
+    String watermark;
+
     static final class SamplerNames implements Iterable<String> {
         @Override public java.util.Iterator<String> iterator() { return Schedulers.names().iterator(); }
     }
@@ -133,13 +164,17 @@ final class GenerateCommand implements Callable<Integer> {
                 .size(width == null ? 0 : width, height == null ? 0 : height);
         if (seed != null) b.seed(seed);
         if (init != null) b.initImage(init, strength);
+        b.promptSyntax(PromptSyntax.parse(promptSyntax)).loraDirectory(loraDir).embeddingsDirectory(embeddingsDir);
+        for (String l : loras) b.lora(parseLora(l));
+        for (Path e : embeddings) b.embedding(e);
         if (mask != null) b.mask(readImage("--mask", mask)).paddingMaskCrop(paddingMaskCrop);
         b.guessMode(guessMode);
         List<PilImage> controls = new ArrayList<>();
         for (Path p : controlImages) controls.add(readImage("--control-image", p));
 
         StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(ModelLocator.resolve(model),
-                new LoadOptions(config, predictionType == null ? null : PredictionType.parse(predictionType), vae));
+                new LoadOptions(config, predictionType == null ? null : PredictionType.parse(predictionType), vae, !noSafetyChecker));
+        if (watermark != null) checkWatermarkSize(pipeline, init);
         for (int i = 0; i < controlNets.size(); i++) {
             ControlNetModel net = ControlNets.load(ModelLocator.resolve(controlNets.get(i)), pipeline.model().unet().config(),
                     pipeline.modelName());
@@ -156,10 +191,26 @@ final class GenerateCommand implements Callable<Integer> {
         });
         for (int i = 0; i < result.images().size(); i++) {
             Path file = outputFor(i);
-            PngFiles.write(file, result.images().get(i), Map.of("parameters", result.parameters().get(i)));
+            RgbImage image = result.images().get(i);
+            // As Stability's scripts: the mark goes on after the safety checker, on every image written.
+            if (watermark != null) image = InvisibleWatermark.encode(image, watermark);
+            PngFiles.write(file, image, Map.of("parameters", result.parameters().get(i)));
+            if (result.nsfw(i))
+                err.println("jdiffusion: " + file + ": the safety checker flagged this image (potential NSFW content);"
+                        + " it was written black (--no-safety-checker turns the checker off)");
             out.println(file);
         }
         return 0;
+    }
+
+    /** imwatermark refuses images under 256x256 pixels: say so before generating, not after. */
+    private void checkWatermarkSize(StableDiffusionPipeline pipeline, RgbImage init) {
+        int factor = pipeline.vaeScaleFactor();
+        int w = width != null ? width : init != null ? init.width() / factor * factor : pipeline.model().defaultImageSize();
+        int h = height != null ? height : init != null ? init.height() / factor * factor : pipeline.model().defaultImageSize();
+        if ((long) w * h < InvisibleWatermark.MIN_PIXELS)
+            throw new ParameterException(spec.commandLine(), "--watermark needs images of at least 256x256 pixels"
+                    + " (imwatermark refuses smaller ones); these are " + w + "x" + h);
     }
 
     private void validate() {
@@ -211,6 +262,18 @@ final class GenerateCommand implements Callable<Integer> {
                 }
             }
         }
+        if (watermark != null && watermark.isEmpty())
+            throw new ParameterException(spec.commandLine(), "--watermark: the text is empty");
+        try {
+            PromptSyntax.parse(promptSyntax);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--prompt-syntax: " + e.getMessage());
+        }
+        for (String l : loras) parseLora(l);
+        if (loraDir != null && !Files.isDirectory(loraDir))
+            throw new ParameterException(spec.commandLine(), "--lora-dir " + loraDir + ": no such folder");
+        if (embeddingsDir != null && !Files.isDirectory(embeddingsDir))
+            throw new ParameterException(spec.commandLine(), "--embeddings-dir " + embeddingsDir + ": no such folder");
         if (predictionType != null) {
             try {
                 PredictionType.parse(predictionType);
@@ -233,6 +296,26 @@ final class GenerateCommand implements Callable<Integer> {
         } catch (IOException e) {
             throw new ParameterException(spec.commandLine(), option + " " + e.getMessage());
         }
+    }
+
+    /**
+     * PATH or PATH:SCALE: the text after the last ':' is the scale when it is a number (so "C:\\x.safetensors" and
+     * names with colons stay paths).
+     */
+    private Lora parseLora(String arg) {
+        int colon = arg.lastIndexOf(':');
+        if (colon > 0) {
+            String tail = arg.substring(colon + 1);
+            try {
+                double scale = Double.parseDouble(tail);
+                if (!Double.isFinite(scale)) throw new NumberFormatException();
+                return Lora.of(Path.of(arg.substring(0, colon)), scale);
+            } catch (NumberFormatException e) {
+                if (tail.matches("[-+.0-9eE]*"))
+                    throw new ParameterException(spec.commandLine(), "--lora " + arg + ": the scale '" + tail + "' is not a number");
+            }
+        }
+        return Lora.of(Path.of(arg), 1.0);
     }
 
     /** out.png, out-1.png, out-2.png, ... */

@@ -10,8 +10,9 @@ import java.io.UncheckedIOException;
 /** The `jdiffusion` command: subcommands for each job. Errors reach the user as one line, never a stack trace. */
 @Command(name = "jdiffusion", mixinStandardHelpOptions = true, version = "jdiffusion 0.1.0",
         description = "Stable Diffusion in pure Java.",
-        subcommands = {GenerateCommand.class, TokenizeCommand.class, DownloadCommand.class, ConvertCommand.class, BenchCommand.class,
-                PreprocessCommand.class,
+        subcommands = {GenerateCommand.class, ServeCommand.class, TokenizeCommand.class, DownloadCommand.class, ConvertCommand.class, BenchCommand.class,
+                TrainCommand.class, InitModelCommand.class, DatasetCommand.class, EvalEmojiCommand.class,
+                dev.jdiffusion.spark.BatchCommand.class, SafetyCheckCommand.class, WatermarkCommand.class, PreprocessCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
 
@@ -39,6 +40,10 @@ public final class Main {
             if (e instanceof dev.jdiffusion.pipelines.GenerationCancelledException) {
                 cmd.getErr().println("jdiffusion: " + e.getMessage());
                 return 130;
+            }
+            if (e instanceof dev.jdiffusion.training.TrainingDivergedException) {
+                cmd.getErr().println("jdiffusion: " + e.getMessage());
+                return 1;
             }
             if (e instanceof ModelFormatException || e instanceof IllegalArgumentException
                     || e instanceof UncheckedIOException || e instanceof java.io.IOException) {

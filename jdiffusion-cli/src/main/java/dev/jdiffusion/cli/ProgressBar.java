@@ -23,7 +23,10 @@ final class ProgressBar {
     /** True when stderr is a terminal: the launcher tells us, since Java cannot see it for stderr. */
     static boolean stderrIsTerminal() { return Boolean.getBoolean("jdiffusion.stderr.tty"); }
 
-    void update(int done, int total) {
+    void update(int done, int total) { update(done, total, null); }
+
+    /** With {@code extra} (e.g. the loss) after the rate. */
+    void update(int done, int total, String extra) {
         if (!enabled) return;
         double elapsed = (System.nanoTime() - start) / 1e9;
         double rate = done > 0 ? done / elapsed : 0;
@@ -32,8 +35,8 @@ final class ProgressBar {
         String bar = "█".repeat(filled) + "░".repeat(WIDTH - filled);
         String speed = rate >= 1 || rate == 0 ? String.format(Locale.ROOT, "%.2f it/s", rate)
                 : String.format(Locale.ROOT, "%.2f s/it", 1 / rate);
-        err.printf(Locale.ROOT, "\r%s %3d%% |%s| %d/%d [%s<%s, %s]", label, total == 0 ? 100 : 100 * done / total,
-                bar, done, total, clock(elapsed), clock(left), speed);
+        err.printf(Locale.ROOT, "\r%s %3d%% |%s| %d/%d [%s<%s, %s%s]", label, total == 0 ? 100 : 100 * done / total,
+                bar, done, total, clock(elapsed), clock(left), speed, extra == null ? "" : ", " + extra);
         if (done >= total) err.println();
         err.flush();
     }

@@ -110,14 +110,14 @@ class HubCacheCliIT {
     void tokenizeWithRepoIds() throws Exception {
         // A diffusers snapshot: its tokenizer/.
         String prompt = Fixtures.tokenizerPrompts("tiny-sd15").get(11);
-        Run r = jdiffusion("tokenize", "--model", PIPELINE, "--json", prompt);
+        Run r = jdiffusion("tokenize", "--prompt-syntax", "plain", "--model", PIPELINE, "--json", prompt);
         assertEquals(0, r.code(), r.stderr());
         assertArrayEquals(Fixtures.expected("tiny-sd15", "tokenizer.safetensors").tensor("ids_11").toLongArray(),
                 TokenizeCommandTest.inputIds(r.stdout()));
 
         // A single-file snapshot with two checkpoints: the built-in SD 2.x tokenizer (pads with '!').
         prompt = Fixtures.tokenizerPrompts("tiny-sd2").get(1);
-        r = jdiffusion("tokenize", "--model", SINGLE, "--json", prompt);
+        r = jdiffusion("tokenize", "--prompt-syntax", "plain", "--model", SINGLE, "--json", prompt);
         assertEquals(0, r.code(), r.stderr());
         assertArrayEquals(Fixtures.expected("tiny-sd2", "tokenizer.safetensors").tensor("ids_01").toLongArray(),
                 TokenizeCommandTest.inputIds(r.stdout()));

@@ -35,7 +35,7 @@ class TokenizeCommandTest {
     @CsvSource({"tiny-sd15, 1", "tiny-sd15, 9", "tiny-sd15, 11", "tiny-sd2, 1", "tiny-sd2, 9", "tiny-sd2, 11"})
     void jsonHoldsTheReferenceIdsAndTheUntruncatedCount(String model, int index) throws Exception {
         String prompt = Fixtures.tokenizerPrompts(model).get(index);
-        Result r = run("tokenize", "--model", Fixtures.model(model).toString(), "--json", prompt);
+        Result r = run("tokenize", "--prompt-syntax", "plain", "--model", Fixtures.model(model).toString(), "--json", prompt);
         assertEquals(0, r.status(), r.err());
         assertEquals("", r.err());
         assertEquals(1, r.out().lines().count(), "exactly one JSON object");
@@ -61,7 +61,7 @@ class TokenizeCommandTest {
             "tiny-sd2.safetensors, tiny-sd2, 11"})
     void aSingleFileUsesTheBuiltInTokenizerOfItsFamily(String file, String model, int index) throws Exception {
         Path checkpoint = Fixtures.root().resolve("single-file").resolve(file);
-        Result r = run("tokenize", "--model", checkpoint.toString(), "--json", Fixtures.tokenizerPrompts(model).get(index));
+        Result r = run("tokenize", "--prompt-syntax", "plain", "--model", checkpoint.toString(), "--json", Fixtures.tokenizerPrompts(model).get(index));
         assertEquals(0, r.status(), r.err());
         assertArrayEquals(Fixtures.expected(model, "tokenizer.safetensors").tensor("ids_%02d".formatted(index)).toLongArray(),
                 inputIds(r.out()));
@@ -73,7 +73,7 @@ class TokenizeCommandTest {
         Path dir = Fixtures.root().resolve("single-file");
         Files.createSymbolicLink(snapshot.resolve("tiny-sd2.safetensors"), dir.resolve("tiny-sd2.safetensors"));
         Files.createSymbolicLink(snapshot.resolve("tiny-sd2-fp16.safetensors"), dir.resolve("tiny-sd2.safetensors"));
-        Result r = run("tokenize", "--model", snapshot.toString(), "--json", Fixtures.tokenizerPrompts("tiny-sd2").get(1));
+        Result r = run("tokenize", "--prompt-syntax", "plain", "--model", snapshot.toString(), "--json", Fixtures.tokenizerPrompts("tiny-sd2").get(1));
         assertEquals(0, r.status(), r.err());
         assertArrayEquals(Fixtures.expected("tiny-sd2", "tokenizer.safetensors").tensor("ids_01").toLongArray(), inputIds(r.out()));
     }
@@ -81,7 +81,7 @@ class TokenizeCommandTest {
     @Test
     void aFileThatIsNoCheckpointIsOneLine(@TempDir Path tmp) throws Exception {
         Path png = Files.writeString(tmp.resolve("cat.png"), "not a model");
-        Result r = run("tokenize", "--model", png.toString(), "a cat");
+        Result r = run("tokenize", "--prompt-syntax", "plain", "--model", png.toString(), "a cat");
         assertEquals(Main.EXIT_USAGE, r.status());
         assertEquals(1, r.err().lines().count(), r.err());
         assertTrue(r.err().startsWith("jdiffusion: " + png + ": unknown model file format"), r.err());
@@ -97,14 +97,14 @@ class TokenizeCommandTest {
     @Test
     void humanLineCountsTokensLikeTheWebUis() {
         Path tokenizer = Fixtures.model("tiny-sd15").resolve("tokenizer");
-        Result r = run("tokenize", "--model", tokenizer.toString(), "a photo of an astronaut riding a horse on the moon");
+        Result r = run("tokenize", "--prompt-syntax", "plain", "--model", tokenizer.toString(), "a photo of an astronaut riding a horse on the moon");
         assertEquals(0, r.status(), r.err());
         assertEquals("11/75 tokens: 320 1125 539 550 18376 6765 320 4558 525 518 3293" + System.lineSeparator(), r.out());
     }
 
     @Test
     void humanLineSaysWhatIsDropped() {
-        Result r = run("tokenize", "--model", Fixtures.model("tiny-sd15").toString(), "a ".repeat(80));
+        Result r = run("tokenize", "--prompt-syntax", "plain", "--model", Fixtures.model("tiny-sd15").toString(), "a ".repeat(80));
         assertEquals(0, r.status(), r.err());
         assertTrue(r.out().startsWith("80/75 tokens (the last 5 are dropped): 320 320 "), r.out());
     }
@@ -112,7 +112,7 @@ class TokenizeCommandTest {
     @Test
     void missingModelFolderIsOneLineNamingThePath(@TempDir Path tmp) {
         Path missing = tmp.resolve("no-such-model");
-        Result r = run("tokenize", "--model", missing.toString(), "a cat");
+        Result r = run("tokenize", "--prompt-syntax", "plain", "--model", missing.toString(), "a cat");
         assertEquals(Main.EXIT_USAGE, r.status());
         assertEquals("", r.out());
         assertEquals("jdiffusion: " + missing + ": model not found: no such file or folder (nor a Hugging Face repo id"
@@ -121,7 +121,7 @@ class TokenizeCommandTest {
 
     @Test
     void folderWithoutTokenizerIsOneLineNamingThePath(@TempDir Path tmp) {
-        Result r = run("tokenize", "--model", tmp.toString(), "a cat");
+        Result r = run("tokenize", "--prompt-syntax", "plain", "--model", tmp.toString(), "a cat");
         assertEquals(Main.EXIT_USAGE, r.status());
         assertEquals(1, r.err().lines().count(), r.err());
         assertTrue(r.err().startsWith("jdiffusion: " + tmp + ": neither a diffusers model folder"), r.err());

@@ -37,12 +37,18 @@ public final class PngFiles {
         write(file, image, text, tmp -> {});
     }
 
-    /** What runs between writing the temporary file and renaming it: tests inject failures and interruptions here. */
-    interface BeforeRename {
-        void run(Path tmp) throws IOException;
+    /** The PNG file's bytes, with the given text chunks, as {@link #write} writes them (for HTTP answers). */
+    public static byte[] encode(RgbImage image, Map<String, String> text) {
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        try (ImageOutputStream out = new javax.imageio.stream.MemoryCacheImageOutputStream(bytes)) {  // no cache file
+            writeTo(out, image, text);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);  // in memory: cannot happen
+        }
+        return bytes.toByteArray();
     }
 
-    static void write(Path file, RgbImage image, Map<String, String> text, BeforeRename beforeRename) throws IOException {
+    private static void writeTo(ImageOutputStream out, RgbImage image, Map<String, String> text) throws IOException {
         BufferedImage img = image.toBufferedImage();
         ImageWriter writer = ImageIO.getImageWritersByFormatName("png").next();
         ImageWriteParam param = writer.getDefaultWriteParam();
@@ -69,7 +75,20 @@ public final class PngFiles {
         if (tExt.hasChildNodes()) root.appendChild(tExt);
         if (iTxt.hasChildNodes()) root.appendChild(iTxt);
         meta.mergeTree(FORMAT, root);
+        try {
+            writer.setOutput(out);
+            writer.write(null, new IIOImage(img, null, meta), param);
+        } finally {
+            writer.dispose();
+        }
+    }
 
+    /** What runs between writing the temporary file and renaming it: tests inject failures and interruptions here. */
+    interface BeforeRename {
+        void run(Path tmp) throws IOException;
+    }
+
+    static void write(Path file, RgbImage image, Map<String, String> text, BeforeRename beforeRename) throws IOException {
         Path dir = file.toAbsolutePath().getParent();
         Files.createDirectories(dir);
         // Not createTempFile: that file would be owner-only, and the rename would keep it so. Deleted on Ctrl-C.
@@ -77,10 +96,7 @@ public final class PngFiles {
         try {
             try (ImageOutputStream out = ImageIO.createImageOutputStream(tmp.toFile())) {
                 if (out == null) throw new IOException(tmp + ": cannot create");
-                writer.setOutput(out);
-                writer.write(null, new IIOImage(img, null, meta), param);
-            } finally {
-                writer.dispose();
+                writeTo(out, image, text);
             }
             beforeRename.run(tmp);
             Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
@@ -89,19 +105,25 @@ public final class PngFiles {
         }
     }
 
-    /** A decoded PNG (or any format ImageIO reads) and its text chunks. */
+    /**
+     * A decoded PNG (or any format ImageIO reads) and its text chunks. The pixels are RGB as Pillow's
+     * {@code convert("RGB")} makes them ({@link PilConvert}: grey copied, alpha dropped), as diffusers reads images.
+     */
     public record Read(RgbImage image, Map<String, String> text) {}
 
     /** The image as RGB (Pillow's {@code convert("RGB")}: grey repeated, alpha dropped) and its text chunks. */
     public static Read read(Path file) throws IOException {
         Decoded d = decode(file);
-        return new Read(d.image().toRgb(), d.text());
+        return new Read(PilConvert.toRgb(d.image()), d.text());
     }
 
-    /** The image in its own mode (grey, grey + alpha, RGB, RGBA), as Pillow opens it: for masks and control images. */
-    public static PilImage readPixels(Path file) throws IOException { return decode(file).image(); }
+    /**
+     * The image in its own mode (grey, grey + alpha, RGB, RGBA), as Pillow opens it: for masks and control images.
+     * Read from the raster: getRGB would pass grey through a gamma curve (Java's linear grey colour space).
+     */
+    public static PilImage readPixels(Path file) throws IOException { return PilImage.fromBufferedImage(decode(file).image()); }
 
-    private record Decoded(PilImage image, Map<String, String> text) {}
+    private record Decoded(BufferedImage image, Map<String, String> text) {}
 
     private static Decoded decode(Path file) throws IOException {
         try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
@@ -116,10 +138,39 @@ public final class PngFiles {
                 IIOMetadata meta = reader.getImageMetadata(0);
                 if (meta != null && java.util.Arrays.asList(meta.getMetadataFormatNames()).contains(FORMAT))
                     collectText((Node) meta.getAsTree(FORMAT), text);
-                // From the raster: getRGB would pass grey through a gamma curve (Java's linear grey colour space).
-                return new Decoded(PilImage.fromBufferedImage(img), text);
+                return new Decoded(img, text);
             } catch (IOException | RuntimeException e) {
                 throw new IOException(file + ": cannot decode image: " + e.getMessage(), e);
+            } finally {
+                reader.dispose();
+            }
+        }
+    }
+
+    /**
+     * Decodes an image file held in memory (PNG, JPEG, BMP, GIF) with its text chunks, refusing images of more than
+     * {@code maxPixels} pixels before their pixels are decoded (a small file can claim a huge size).
+     *
+     * @throws IOException when the bytes are not an image or it is too large; the message says which
+     */
+    public static Read decode(byte[] bytes, long maxPixels) throws IOException {
+        try (ImageInputStream in = new javax.imageio.stream.MemoryCacheImageInputStream(new java.io.ByteArrayInputStream(bytes))) {
+            var readers = ImageIO.getImageReaders(in);
+            if (!readers.hasNext()) throw new IOException("not an image format jdiffusion can read (PNG, JPEG, BMP, GIF)");
+            ImageReader reader = readers.next();
+            try {
+                reader.setInput(in);
+                long w = reader.getWidth(0), h = reader.getHeight(0);
+                if (w * h > maxPixels)
+                    throw new IOException("image of " + w + "x" + h + " pixels exceeds the limit of " + maxPixels + " pixels");
+                BufferedImage img = reader.read(0);
+                Map<String, String> text = new LinkedHashMap<>();
+                IIOMetadata meta = reader.getImageMetadata(0);
+                if (meta != null && java.util.Arrays.asList(meta.getMetadataFormatNames()).contains(FORMAT))
+                    collectText((Node) meta.getAsTree(FORMAT), text);
+                return new Read(PilConvert.toRgb(img), text);
+            } catch (RuntimeException e) {
+                throw new IOException("cannot decode image: " + e.getMessage(), e);
             } finally {
                 reader.dispose();
             }

@@ -61,8 +61,9 @@ public final class SafeTensors implements TensorFile {
     public static SafeTensors open(Path file) {
         MemorySegment mapping;
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            // Arena.ofAuto: the mapping lives as long as any weight view of it is reachable.
-            mapping = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), Arena.ofAuto());
+            // Arena.ofAuto (the mapping lives as long as any weight view of it is reachable), unless the caller
+            // maps into an arena it closes itself (MappingScope: a pipeline's close()).
+            mapping = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), MappingScope.arena());
         } catch (NoSuchFileException e) {
             throw new ModelFormatException(file, null, "file not found");
         } catch (IOException e) {

@@ -22,6 +22,7 @@ import java.util.function.Consumer;
 public final class Benchmark {
     private Benchmark() {}
 
+    /** What to time: the image size, the UNet batch, and how many timed runs each part gets (the median is kept). */
     public record Settings(int width, int height, int batch, int repeat) {
         public Settings {
             if (width <= 0 || height <= 0 || batch < 1 || repeat < 1)
@@ -30,10 +31,10 @@ public final class Benchmark {
     }
 
     /**
+     * The median seconds of each part, and what they imply.
+     *
      * @param unetFlops    multiply-add work of one UNet evaluation (plain conv/matmul/attention count, 2 per MAC)
      * @param peakRssBytes the process's peak resident memory (VmHWM), or -1 where the OS does not tell
-     */
-    /**
      * @param gemmGflops the best of a few runs of one fixed float32 matrix multiply (4096×1280 by 1280×1280)
      *                   in the same process: how fast this machine runs the kernels right now, so that runs on
      *                   noisy or different machines can be compared (UNet GFLOP/s relative to it)
@@ -128,19 +129,13 @@ public final class Benchmark {
         netStep.run();
         double[] plain = new double[s.repeat()], withNet = new double[s.repeat()];
         for (int i = 0; i < s.repeat(); i++) {
-            plain[i] = timed(plainStep);
-            withNet[i] = timed(netStep);
+            plain[i] = timed(plainStep)[0];
+            withNet[i] = timed(netStep)[0];
             log.accept(String.format(java.util.Locale.ROOT, "plain step %.3f s, controlnet step %.3f s (%d/%d)",
                     plain[i], withNet[i], i + 1, s.repeat()));
         }
         return new ControlNetResult(median(plain), median(withNet), netFlops, weightBytes, rssPlain, peakRss(), residualBytes,
                 4L * embedding.size());
-    }
-
-    private static double timed(Runnable work) {
-        long start = System.nanoTime();
-        work.run();
-        return (System.nanoTime() - start) / 1e9;
     }
 
     private static double median(double[] t) {
@@ -183,7 +178,7 @@ public final class Benchmark {
      * Warm-up runs (at least one, more while they add up to under two seconds, at most five: the JIT
      * compiles the kernels meanwhile), then the median of {@code repeat} timed runs, in seconds.
      */
-    private static double median(int repeat, Consumer<String> log, String what, Runnable work) {
+    static double median(int repeat, Consumer<String> log, String what, Runnable work) {
         long warmStart = System.nanoTime();
         for (int i = 0; i < 5 && (i == 0 || System.nanoTime() - warmStart < 2_000_000_000L); i++) work.run();
         double[] t = new double[repeat];
@@ -197,8 +192,117 @@ public final class Benchmark {
         return repeat % 2 == 1 ? t[repeat / 2] : (t[repeat / 2 - 1] + t[repeat / 2]) / 2;
     }
 
+    /**
+     * What applying a LoRA costs.
+     *
+     * @param layers        adapted layers (text encoder and UNet)
+     * @param loraBytes     the LoRA file's size
+     * @param adaptedBytes  bytes of the model's tensors the LoRA adapts (what gets merged copies)
+     * @param modelBytes    bytes of all text-encoder and UNet tensors
+     * @param seconds       median time of {@link StableDiffusionModel#withAdapters} (read, match, merge, build the parts)
+     * @param cpuSeconds    the process's CPU time during that run (all threads; on a shared machine the fairer measure)
+     * @param fullCopySeconds baseline in the same run: converting every text-encoder and UNet tensor to float32 once,
+     *                      the least that merging into a float32 copy of the whole model would cost
+     * @param fullCopyCpuSeconds its CPU time
+     */
+    public record LoraResult(int rank, int layers, long loraBytes, long adaptedBytes, long modelBytes, double seconds, double cpuSeconds,
+                             double fullCopySeconds, double fullCopyCpuSeconds, long peakRssBytes) {}
+
+    /**
+     * Times applying a random kohya LoRA of {@code rank} (F16, as LoRAs are shared) to the model: the layers kohya's
+     * sd-scripts trains by default (UNet attention, feed-forward and proj_in/out; text-encoder attention and MLP),
+     * and with {@code convolutions} also every 3×3 and 1×1 convolution of the UNet's resnets and samplers (LoCon).
+     * The LoRA is written to a file first (a temporary one unless {@code keep} names one), as one would be read from disk.
+     */
+    public static LoraResult lora(StableDiffusionModel model, int rank, boolean convolutions, int repeat, Path keep, Consumer<String> log)
+            throws IOException {
+        java.util.Map<String, dev.jdiffusion.tensor.WeightTensor> tensors = new java.util.LinkedHashMap<>();
+        java.util.Random random = new java.util.Random(7);
+        long adapted = 0, total = 0;
+        int layers = 0;
+        for (var part : java.util.List.of(java.util.Map.entry("lora_te_", model.base().textEncoderWeights().shapes()),
+                java.util.Map.entry("lora_unet_", model.base().unetWeights().shapes()))) {
+            for (var e : part.getValue().entrySet()) {
+                int[] shape = e.getValue();
+                long size = 1;
+                for (int d : shape) size *= d;
+                total += size * 2;
+                String name = e.getKey();
+                if (!name.endsWith(".weight") || shape.length < 2) continue;
+                boolean attention = name.matches(".*(attn[12]\\.to_(q|k|v|out\\.0)|ff\\.net\\.(0\\.proj|2)|proj_in|proj_out"
+                        + "|self_attn\\.(q|k|v|out)_proj|mlp\\.fc[12])\\.weight");
+                boolean conv = convolutions && name.matches(".*(resnets\\.\\d+\\.(conv1|conv2|conv_shortcut|time_emb_proj)"
+                        + "|samplers\\.0\\.conv)\\.weight");
+                if (!attention && !conv) continue;
+                String key = part.getKey() + name.substring(0, name.length() - 7).replace('.', '_');
+                int in = (int) (size / shape[0]);
+                int[] downShape = shape.clone();
+                downShape[0] = rank;
+                int[] upShape = shape.length == 4 ? new int[]{shape[0], rank, 1, 1} : new int[]{shape[0], rank};
+                tensors.put(key + ".lora_down.weight", randomF16(random, downShape, 1 / Math.sqrt(in)));
+                tensors.put(key + ".lora_up.weight", randomF16(random, upShape, 0.01));
+                tensors.put(key + ".alpha", randomF16(random, new int[0], 0));
+                adapted += size * 2;
+                layers++;
+            }
+        }
+        Path file = keep != null ? keep : Files.createTempFile("jdiffusion-bench-lora", ".safetensors");
+        try {
+            dev.jdiffusion.io.SafeTensorsWriter.write(file, tensors, java.util.Map.of());
+            tensors.clear();
+            GenerationRequest request = GenerationRequest.builder("x").lora(file, 0.8).build();
+            // Applying and the baseline alternate, so that both see the same machine (a shared one varies by 2× and more).
+            Runnable applyLora = () -> {
+                if (model.withAdapters(Adapters.of(request)) == model) throw new IllegalStateException("no adapters applied");
+            };
+            Runnable copyAll = () -> {
+                for (var part : java.util.List.of(model.base().textEncoderWeights(), model.base().unetWeights()))
+                    for (var e : part.shapes().entrySet()) {
+                        dev.jdiffusion.tensor.WeightTensor w = part.get(e.getKey(), e.getValue());
+                        float[] f = new float[Math.toIntExact(w.size())];
+                        w.copyTo(0, f, 0, f.length);
+                    }
+            };
+            applyLora.run();
+            copyAll.run();
+            double[][] a = new double[repeat][], c = new double[repeat][];
+            for (int i = 0; i < repeat; i++) {
+                a[i] = timed(applyLora);
+                c[i] = timed(copyAll);
+                log.accept(String.format(java.util.Locale.ROOT, "run %d/%d: LoRA rank %d %.3f s (CPU %.3f s), float32 copy of every tensor %.3f s (CPU %.3f s)",
+                        i + 1, repeat, rank, a[i][0], a[i][1], c[i][0], c[i][1]));
+            }
+            long peak = peakRss();
+            Arrays.sort(a, java.util.Comparator.comparingDouble(r -> r[0]));
+            Arrays.sort(c, java.util.Comparator.comparingDouble(r -> r[0]));
+            double[] apply = a[repeat / 2], copy = c[repeat / 2];
+            return new LoraResult(rank, layers, Files.size(file), adapted, total, apply[0], apply[1], copy[0], copy[1], peak);
+        } finally {
+            if (keep == null) Files.deleteIfExists(file);
+        }
+    }
+
+    /** Wall and process CPU seconds of one run. */
+    private static double[] timed(Runnable work) {
+        var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        long cpu = os.getProcessCpuTime(), start = System.nanoTime();
+        work.run();
+        return new double[]{(System.nanoTime() - start) / 1e9, (os.getProcessCpuTime() - cpu) / 1e9};
+    }
+
+    /** Random F16 values of standard deviation {@code std} (a 0-dim tensor holds {@code rank}-like alpha 16). */
+    private static dev.jdiffusion.tensor.WeightTensor randomF16(java.util.Random r, int[] shape, double std) {
+        long n = 1;
+        for (int d : shape) n *= d;
+        java.lang.foreign.MemorySegment seg = java.lang.foreign.MemorySegment.ofArray(new byte[(int) n * 2]);
+        java.lang.foreign.ValueLayout.OfShort s = java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (long i = 0; i < n; i++)
+            seg.setAtIndex(s, i, Float.floatToFloat16(shape.length == 0 ? 16f : (float) (r.nextGaussian() * std)));
+        return new dev.jdiffusion.tensor.WeightTensor("r", dev.jdiffusion.tensor.DType.F16, shape, seg);
+    }
+
     /** Peak resident set size from /proc/self/status (Linux), or -1. */
-    static long peakRss() {
+    public static long peakRss() {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/status")))
                 if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;

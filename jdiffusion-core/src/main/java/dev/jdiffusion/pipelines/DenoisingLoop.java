@@ -21,7 +21,7 @@ import java.util.Arrays;
  *     eps = unet(in, t, context, res) → uncond + g·(cond − uncond)
  *     latents = scheduler.step(eps, i, latents)
  *     latents = afterStep(i, latents)                          (4-channel inpainting: blend the known region back)
- *     listener.onStep                                          (progress, cancel)
+ *     listener.onStep                                          (progress, previews, cancel or keep the estimate)
  * </pre>
  * A task supplies only its hooks; the loop knows nothing of masks or control images.
  */
@@ -115,10 +115,16 @@ final class DenoisingLoop {
             float[] eps = TensorOps.nhwcToNchw(out);
             Buffers.recycle(out);
             if (cfg) eps = guide(eps, x.length);
-            latents = scheduler.step(eps, i, latents, generator);
+            float[] before = latents;
+            latents = scheduler.step(eps, i, before, generator);
             if (afterStep != null) latents = afterStep.apply(i, latents);
-            if (!listener.onStep(i - first + 1, total) && i + 1 < timesteps.length)
-                throw new GenerationCancelledException(i - first + 1, total);
+            int done = i - first + 1;
+            if (listener.wantsPreview(done, total))
+                listener.onPreview(new StepPreview(done, total, scheduler.predOriginalSample(eps, i, before), n, c, h, w));
+            if (!listener.onStep(done, total) && i + 1 < timesteps.length) {
+                if (!listener.keepPartialResult()) throw new GenerationCancelledException(done, total);
+                return scheduler.predOriginalSample(eps, i, before);  // A1111's interrupt: the denoised estimate
+            }
         }
         return latents;
     }

@@ -20,6 +20,13 @@ import java.util.concurrent.ThreadLocalRandom;
  *                    one after the final layer norm (diffusers' {@code clip_skip=1}), and so on
  * @param initImage   the image to start from (img2img), or null for text-to-image
  * @param strength    how much of the init image to replace with noise, in (0, 1]; ignored without one
+ * @param promptSyntax how the prompts are read: A1111's emphasis, BREAK, long prompts and {@code <lora:...>} tags
+ *                    (the default), or diffusers' plain text
+ * @param loras       LoRAs to apply besides those the prompt's tags name
+ * @param embeddings  textual-inversion embedding files (.pt, .safetensors, .bin)
+ * @param loraDirectory       where {@code <lora:NAME:SCALE>} tags find NAME.safetensors; null when the prompt has none
+ * @param embeddingsDirectory a folder whose every embedding file is loaded (those made for another text-encoder width
+ *                    are skipped unless the prompt uses them); null for none
  * @param mask        inpainting: white (≥ 128 once grey) is repainted, black kept; any size (resized to the
  *                    image's), in its own mode (grey or colour); null for none
  * @param paddingMaskCrop A1111's "inpaint only masked" with this many pixels of padding (diffusers'
@@ -42,6 +49,11 @@ public record GenerationRequest(
         int clipSkip,
         RgbImage initImage,
         double strength,
+        dev.jdiffusion.pipelines.prompt.PromptSyntax promptSyntax,
+        java.util.List<Lora> loras,
+        java.util.List<java.nio.file.Path> embeddings,
+        java.nio.file.Path loraDirectory,
+        java.nio.file.Path embeddingsDirectory,
         PilImage mask,
         Integer paddingMaskCrop,
         List<ControlNetUnit> controlNets,
@@ -57,6 +69,9 @@ public record GenerationRequest(
         if (initImage != null && !(strength > 0 && strength <= 1))
             throw new IllegalArgumentException("strength must be in (0, 1], got " + strength);
         if (!Double.isFinite(guidanceScale)) throw new IllegalArgumentException("guidance scale must be a number");
+        if (promptSyntax == null) promptSyntax = dev.jdiffusion.pipelines.prompt.PromptSyntax.A1111;
+        loras = loras == null ? java.util.List.of() : java.util.List.copyOf(loras);
+        embeddings = embeddings == null ? java.util.List.of() : java.util.List.copyOf(embeddings);
         controlNets = controlNets == null ? List.of() : List.copyOf(controlNets);
         if (paddingMaskCrop != null && paddingMaskCrop < 0)
             throw new IllegalArgumentException("padding mask crop must be at least 0 pixels, got " + paddingMaskCrop);
@@ -75,10 +90,13 @@ public record GenerationRequest(
         b.negativePrompt = negativePrompt; b.steps = steps; b.guidanceScale = guidanceScale; b.sampler = sampler;
         b.seed = seed; b.width = width; b.height = height; b.batchSize = batchSize; b.clipSkip = clipSkip;
         b.initImage = initImage; b.strength = strength;
+        b.promptSyntax = promptSyntax; b.loras = new java.util.ArrayList<>(loras); b.embeddings = new java.util.ArrayList<>(embeddings);
+        b.loraDirectory = loraDirectory; b.embeddingsDirectory = embeddingsDirectory;
         b.mask = mask; b.paddingMaskCrop = paddingMaskCrop; b.controlNets = new ArrayList<>(controlNets); b.guessMode = guessMode;
         return b;
     }
 
+    /** Builds a {@link GenerationRequest}; starts from diffusers' defaults (see {@link #toBuilder()}). */
     public static final class Builder {
         private final String prompt;
         private String negativePrompt = "";
@@ -91,6 +109,10 @@ public record GenerationRequest(
         private int clipSkip = 1;
         private RgbImage initImage;
         private double strength = 0.75;
+        private dev.jdiffusion.pipelines.prompt.PromptSyntax promptSyntax = dev.jdiffusion.pipelines.prompt.PromptSyntax.A1111;
+        private java.util.List<Lora> loras = new java.util.ArrayList<>();
+        private java.util.List<java.nio.file.Path> embeddings = new java.util.ArrayList<>();
+        private java.nio.file.Path loraDirectory, embeddingsDirectory;
         private PilImage mask;
         private Integer paddingMaskCrop;
         private List<ControlNetUnit> controlNets = new ArrayList<>();
@@ -107,6 +129,14 @@ public record GenerationRequest(
         public Builder batchSize(int v) { batchSize = v; return this; }
         public Builder clipSkip(int v) { clipSkip = v; return this; }
         public Builder initImage(RgbImage image, double strength) { initImage = image; this.strength = strength; return this; }
+        public Builder promptSyntax(dev.jdiffusion.pipelines.prompt.PromptSyntax v) { promptSyntax = v; return this; }
+        /** Adds a LoRA (several add up). */
+        public Builder lora(Lora v) { loras.add(v); return this; }
+        public Builder lora(java.nio.file.Path file, double scale) { return lora(Lora.of(file, scale)); }
+        /** Adds a textual-inversion embedding file. */
+        public Builder embedding(java.nio.file.Path file) { embeddings.add(file); return this; }
+        public Builder loraDirectory(java.nio.file.Path v) { loraDirectory = v; return this; }
+        public Builder embeddingsDirectory(java.nio.file.Path v) { embeddingsDirectory = v; return this; }
         /** Inpainting: the mask over the init image (white = repaint). */
         public Builder mask(PilImage v) { mask = v; return this; }
         public Builder mask(RgbImage v) { mask = v == null ? null : PilImage.of(v); return this; }
@@ -121,7 +151,8 @@ public record GenerationRequest(
         public GenerationRequest build() {
             long s = seed != null ? seed : ThreadLocalRandom.current().nextLong(0, 1L << 32);
             return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, sampler, s, width, height,
-                    batchSize, clipSkip, initImage, strength, mask, paddingMaskCrop, controlNets, guessMode);
+                    batchSize, clipSkip, initImage, strength, promptSyntax, loras, embeddings, loraDirectory, embeddingsDirectory,
+                    mask, paddingMaskCrop, controlNets, guessMode);
         }
     }
 }

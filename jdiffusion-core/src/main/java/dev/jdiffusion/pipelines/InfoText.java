@@ -44,7 +44,16 @@ public final class InfoText {
      * @param index    position of this image in the batch (0-based)
      */
     public static String format(GenerationRequest r, String sampler, int width, int height, String model, int index) {
-        StringBuilder sb = new StringBuilder(r.prompt());
+        return format(r, r.prompt(), sampler, width, height, model, index, Map.of());
+    }
+
+    /**
+     * @param prompt the prompt line (the request's, with tags for LoRAs given outside it)
+     * @param extra  more fields (A1111's "Lora hashes", "TI hashes"), written before Version
+     */
+    public static String format(GenerationRequest r, String prompt, String sampler, int width, int height, String model, int index,
+                                Map<String, String> extra) {
+        StringBuilder sb = new StringBuilder(prompt);
         if (!r.negativePrompt().isEmpty()) sb.append("\nNegative prompt: ").append(r.negativePrompt());
         SamplerLabel label = label(sampler);
         Map<String, String> p = new LinkedHashMap<>();
@@ -69,6 +78,7 @@ public final class InfoText {
             p.put("Batch size", Integer.toString(r.batchSize()));
             p.put("Batch pos", Integer.toString(index));
         }
+        p.putAll(extra);
         p.put("Version", "jdiffusion");
         sb.append('\n');
         boolean first = true;

@@ -4,6 +4,10 @@ import dev.jdiffusion.io.DiffusersFolder;
 import dev.jdiffusion.io.JsonConfig;
 import dev.jdiffusion.io.RandomWeights;
 import dev.jdiffusion.io.WeightSource;
+import dev.jdiffusion.io.adapters.LoraFile;
+import dev.jdiffusion.io.adapters.LoraMerge;
+import dev.jdiffusion.io.adapters.RecordingWeights;
+import dev.jdiffusion.pipelines.prompt.TextualInversions;
 import dev.jdiffusion.io.checkpoint.BuiltinConfigs;
 import dev.jdiffusion.io.checkpoint.ModelFamily;
 import dev.jdiffusion.io.checkpoint.SingleFileCheckpoint;
@@ -20,6 +24,7 @@ import dev.jdiffusion.tensor.DType;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 
 /**
  * A loaded Stable Diffusion model: its parts, built once from a diffusers folder, a single-file
@@ -28,10 +33,64 @@ import java.nio.file.Path;
  * @param name            what A1111 calls the model: the folder's or file's name
  * @param schedulerConfig the scheduler_config.json it ships with
  * @param sampleSize      the UNet's sample_size: latents per side at the default image size
+ * @param adapters        the LoRAs and embeddings applied ({@link Adapters#NONE} as loaded)
+ * @param embeddings      the textual-inversion embeddings the text encoder knows
+ * @param base            the parts as loaded and the weights they read, from which {@link #withAdapters} derives models
  */
 public record StableDiffusionModel(String name, ClipTokenizer tokenizer, ClipTextModel textEncoder,
                                    UNet2DConditionModel unet, AutoencoderKL vae, JsonConfig schedulerConfig,
-                                   int sampleSize) {
+                                   int sampleSize, Adapters adapters, TextualInversions embeddings, BaseParts base) {
+
+    /**
+     * The text encoder and UNet as loaded, with the weights they were built from and the names and shapes of the
+     * tensors they read (null weights: built elsewhere, so LoRAs cannot be applied).
+     */
+    public record BaseParts(ClipTextModel textEncoder, UNet2DConditionModel unet, RecordingWeights textEncoderWeights,
+                            RecordingWeights unetWeights) {}
+
+    /** A model without adapters, from its parts (LoRAs cannot be applied to it: its weights are not known here). */
+    public StableDiffusionModel(String name, ClipTokenizer tokenizer, ClipTextModel textEncoder, UNet2DConditionModel unet,
+                                AutoencoderKL vae, JsonConfig schedulerConfig, int sampleSize) {
+        this(name, tokenizer, textEncoder, unet, vae, schedulerConfig, sampleSize, Adapters.NONE,
+                TextualInversions.none(tokenizer, textEncoder.config().hiddenSize()), new BaseParts(textEncoder, unet, null, null));
+    }
+
+    /** A model as loaded, remembering the weights its text encoder and UNet read (what {@link #withAdapters} needs). */
+    private static StableDiffusionModel loaded(String name, ClipTokenizer tokenizer, ClipTextConfig textConfig, WeightSource textWeights,
+                                               UNet2DConditionConfig unetConfig, WeightSource unetWeights, AutoencoderKL vae,
+                                               JsonConfig schedulerConfig, int sampleSize) {
+        RecordingWeights te = new RecordingWeights(textWeights), un = new RecordingWeights(unetWeights);
+        ClipTextModel textEncoder = new ClipTextModel(textConfig, te);
+        UNet2DConditionModel unet = new UNet2DConditionModel(unetConfig, un);
+        return new StableDiffusionModel(name, tokenizer, textEncoder, unet, vae, schedulerConfig, sampleSize, Adapters.NONE,
+                TextualInversions.none(tokenizer, textConfig.hiddenSize()), new BaseParts(textEncoder, unet, te, un));
+    }
+
+    /**
+     * This model's base (as loaded) with exactly these adapters: LoRAs merged into the weights they adapt (merged
+     * copies of those tensors only; everything else, and the VAE, is shared with this model), embeddings added to the
+     * text encoder. Costs what the LoRAs touch, not the model. Adapters are not cumulative: {@code withAdapters(NONE)}
+     * is the base model again.
+     */
+    public StableDiffusionModel withAdapters(Adapters adapters) {
+        if (adapters.key().equals(this.adapters.key())) return this;
+        ClipTextModel te = base.textEncoder();
+        UNet2DConditionModel un = base.unet();
+        if (!adapters.loras().isEmpty()) {
+            if (base.textEncoderWeights() == null)
+                throw new IllegalStateException("this model was built from parts without their weights; load it with "
+                        + "StableDiffusionModel.load to apply LoRAs");
+            LoraMerge.Plan plan = LoraMerge.plan(adapters.scaled(), Map.of(
+                    LoraFile.Part.TEXT_ENCODER, base.textEncoderWeights().shapes(), LoraFile.Part.UNET, base.unetWeights().shapes()));
+            if (plan.touches(LoraFile.Part.TEXT_ENCODER))
+                te = new ClipTextModel(te.config(), LoraMerge.apply(base.textEncoderWeights().base(), plan.of(LoraFile.Part.TEXT_ENCODER)));
+            if (plan.touches(LoraFile.Part.UNET))
+                un = new UNet2DConditionModel(un.config(), LoraMerge.apply(base.unetWeights().base(), plan.of(LoraFile.Part.UNET)));
+        }
+        TextualInversions ti = TextualInversions.of(tokenizer, te.config().hiddenSize(), adapters.embeddings(), adapters.folderEmbeddings());
+        if (!ti.entries().isEmpty()) te = te.withExtraTokens(ti.firstId(), ti.rows());
+        return new StableDiffusionModel(name, tokenizer, te, un, vae, schedulerConfig, sampleSize, adapters, ti, base);
+    }
 
     /** The default image size in pixels: sample_size × the VAE factor (512 for SD 1.x). */
     public int defaultImageSize() { return sampleSize * vae.config().downscaleFactor(); }
@@ -40,6 +99,7 @@ public record StableDiffusionModel(String name, ClipTokenizer tokenizer, ClipTex
     public static StableDiffusionModel load(Path model) { return load(model, LoadOptions.DEFAULTS); }
 
     public static StableDiffusionModel load(Path model, LoadOptions options) {
+        MissingJvmOptionException.requireVectorApi();
         Path path = singleCheckpointIn(model);
         String name = modelName(path);
         JsonConfig unetConfig, vaeConfig, textConfig, schedulerConfig;
@@ -77,9 +137,8 @@ public record StableDiffusionModel(String name, ClipTokenizer tokenizer, ClipTex
             vaeConfig = vae.config();
             vaeWeights = vae.weights();
         }
-        return new StableDiffusionModel(name, ClipTokenizer.load(tokenizerDir),
-                new ClipTextModel(ClipTextConfig.from(textConfig), textWeights),
-                new UNet2DConditionModel(UNet2DConditionConfig.from(unetConfig), unetWeights),
+        return loaded(name, ClipTokenizer.load(tokenizerDir), ClipTextConfig.from(textConfig), textWeights,
+                UNet2DConditionConfig.from(unetConfig), unetWeights,
                 new AutoencoderKL(AutoencoderKLConfig.from(vaeConfig), vaeWeights),
                 schedulerConfig, unetConfig.getInt("sample_size", 64));
     }
@@ -114,12 +173,12 @@ public record StableDiffusionModel(String name, ClipTokenizer tokenizer, ClipTex
      * dtype, made in memory: for benchmarks, since random weights cost exactly what real ones cost.
      */
     public static StableDiffusionModel randomWeights(ModelFamily family, DType dtype) {
+        MissingJvmOptionException.requireVectorApi();
         JsonConfig unetConfig = BuiltinConfigs.read(family, "unet", "config.json");
-        return new StableDiffusionModel(family.builtInConfigs() + " (random weights)",
+        return loaded(family.builtInConfigs() + " (random weights)",
                 ClipTokenizer.load(BuiltinConfigs.tokenizerDir(family)),
-                new ClipTextModel(ClipTextConfig.from(BuiltinConfigs.read(family, "text_encoder", "config.json")),
-                        new RandomWeights(dtype, 1)),
-                new UNet2DConditionModel(UNet2DConditionConfig.from(unetConfig), new RandomWeights(dtype, 2)),
+                ClipTextConfig.from(BuiltinConfigs.read(family, "text_encoder", "config.json")), new RandomWeights(dtype, 1),
+                UNet2DConditionConfig.from(unetConfig), new RandomWeights(dtype, 2),
                 new AutoencoderKL(AutoencoderKLConfig.from(BuiltinConfigs.read(family, "vae", "config.json")),
                         new RandomWeights(dtype, 3)),
                 BuiltinConfigs.read(family, "scheduler", "scheduler_config.json"),

@@ -88,4 +88,9 @@ public final class DDIMScheduler implements Scheduler {
     public float[] addNoise(float[] original, float[] noise, int stepIndex) {
         return schedule.addNoise(original, noise, (int) timesteps[stepIndex]);
     }
+
+    @Override
+    public float[] predOriginalSample(float[] modelOutput, int stepIndex, float[] sample) {
+        return schedule.predOriginalSample(predictionType, modelOutput, sample, (int) timesteps[stepIndex]);
+    }
 }

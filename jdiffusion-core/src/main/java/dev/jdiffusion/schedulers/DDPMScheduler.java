@@ -33,6 +33,22 @@ public final class DDPMScheduler implements Scheduler {
         SchedulerConfig.requireFalse(c, "rescale_betas_zero_snr");
     }
 
+    /** The training schedule's ᾱ_t (float32, as diffusers' alphas_cumprod), t = 0 … num_train_timesteps − 1. */
+    public float[] alphasCumprod() {
+        float[] a = new float[schedule.numTrainTimesteps()];
+        for (int t = 0; t < a.length; t++) a[t] = schedule.alphaCumprod(t);
+        return a;
+    }
+
+    /** The config's prediction_type: "epsilon", "v_prediction" or "sample". */
+    public String predictionType() {
+        return switch (predictionType) {
+            case EPSILON -> "epsilon";
+            case V_PREDICTION -> "v_prediction";
+            case SAMPLE -> "sample";
+        };
+    }
+
     @Override
     public void setTimesteps(int numInferenceSteps) {
         if (numInferenceSteps < 1 || numInferenceSteps > schedule.numTrainTimesteps())
@@ -107,5 +123,10 @@ public final class DDPMScheduler implements Scheduler {
             case "fixed_large" -> (float) Math.sqrt(currentBeta);
             default -> (float) Math.sqrt(variance);
         };
+    }
+
+    @Override
+    public float[] predOriginalSample(float[] modelOutput, int stepIndex, float[] sample) {
+        return schedule.predOriginalSample(predictionType, modelOutput, sample, (int) timesteps[stepIndex]);
     }
 }

@@ -115,4 +115,9 @@ abstract class MultistepScheduler implements Scheduler {
         for (int i = 0; i < out.length; i++) out[i] = as.alpha() * original[i] + as.sigma() * noise[i];
         return out;
     }
+
+    @Override
+    public float[] predOriginalSample(float[] modelOutput, int stepIndex, float[] sample) {
+        return predictX0(modelOutput, sample, stepIndex);
+    }
 }

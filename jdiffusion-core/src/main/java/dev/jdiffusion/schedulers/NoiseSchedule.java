@@ -183,4 +183,22 @@ final class NoiseSchedule {
         w = Math.clamp(w, 0, 1);
         return (1 - w) * low + w * (low + 1);
     }
+
+    /**
+     * x0 from a model output at training timestep t for the alphas_cumprod-based schedulers:
+     * {@code (x - sqrt(1 - a) eps) / sqrt(a)} for epsilon, {@code sqrt(a) x - sqrt(1 - a) v} for v-prediction.
+     */
+    float[] predOriginalSample(PredictionType predictionType, float[] modelOutput, float[] sample, int t) {
+        float sqrtAlpha = (float) Math.sqrt(alphasCumprod[t]);
+        float sqrtBeta = (float) Math.sqrt(1f - alphasCumprod[t]);
+        float[] x0 = new float[sample.length];
+        for (int i = 0; i < x0.length; i++) {
+            x0[i] = switch (predictionType) {
+                case EPSILON -> (sample[i] - sqrtBeta * modelOutput[i]) / sqrtAlpha;
+                case V_PREDICTION -> sqrtAlpha * sample[i] - sqrtBeta * modelOutput[i];
+                case SAMPLE -> modelOutput[i];
+            };
+        }
+        return x0;
+    }
 }

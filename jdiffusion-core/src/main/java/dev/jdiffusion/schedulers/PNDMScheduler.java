@@ -207,4 +207,9 @@ public final class PNDMScheduler implements Scheduler {
         for (int i = 0; i < out.length; i++) out[i] = a[i] + b[i];
         return out;
     }
+
+    @Override
+    public float[] predOriginalSample(float[] modelOutput, int stepIndex, float[] sample) {
+        return schedule.predOriginalSample(predictionType, modelOutput, sample, (int) timesteps[stepIndex]);
+    }
 }

@@ -65,6 +65,13 @@ public interface Scheduler {
     int order();
 
     /**
+     * The denoised sample x0 that {@code modelOutput} implies for {@code sample} at step {@code stepIndex}
+     * (diffusers' {@code pred_original_sample}, k-diffusion's {@code denoised}), without clipping and without
+     * changing any state: what live previews show and what an interrupted generation returns.
+     */
+    float[] predOriginalSample(float[] modelOutput, int stepIndex, float[] sample);
+
+    /**
      * Where img2img starts after {@code setTimesteps(numInferenceSteps)}, as StableDiffusionImg2ImgPipeline's
      * get_timesteps computes it: {@code t_start * order} with
      * {@code t_start = steps - min(int(steps * strength), steps)}. When it equals the number of timesteps, nothing

@@ -85,4 +85,10 @@ abstract class SigmaScheduler implements Scheduler {
         }
         return x0;
     }
+
+    /** x0 at this step's own sigma (Heun lists each sigma it evaluates, so its half steps are covered too). */
+    @Override
+    public float[] predOriginalSample(float[] modelOutput, int stepIndex, float[] sample) {
+        return predOriginalSample(modelOutput, sample, sigmas[stepIndex]);
+    }
 }

@@ -19,7 +19,23 @@ public final class Activations {
     }
 
     /** Exact-erf GELU per lane, float32 with the same erfc fit as {@link #gelu(float)} (|error| ≲ 3e-7·|x|). */
-    public static FloatVector gelu(FloatVector x) {
+    public static FloatVector gelu(FloatVector x) { return x.mul(0.5f).mul(onePlusErf(x)); }
+
+    /** GELU'(x) = Φ(x) + x·φ(x) per lane: ½(1 + erf(x/√2)) + x·e^(−x²/2)/√(2π). */
+    static FloatVector geluDerivative(FloatVector x) {
+        FloatVector density = VMath.exp(x.mul(x).mul(-0.5f)).mul((float) (1 / Math.sqrt(2 * Math.PI)));
+        return onePlusErf(x).mul(0.5f).add(x.mul(density));
+    }
+
+    /** SiLU'(x) = σ(x)·(1 + x·(1 − σ(x))) per lane. */
+    public static FloatVector siluDerivative(FloatVector x) {
+        FloatVector sig = VMath.exp(x.neg()).add(1f);
+        sig = FloatVector.broadcast(S, 1f).div(sig);
+        return sig.mul(x.mul(sig.neg().add(1f)).add(1f));
+    }
+
+    /** 1 + erf(x/√2) per lane. */
+    private static FloatVector onePlusErf(FloatVector x) {
         FloatVector u = x.mul((float) (1 / Math.sqrt(2.0)));
         FloatVector z = u.abs();
         FloatVector t = z.mul(0.5f).add(1f);
@@ -35,8 +51,7 @@ public final class Activations {
         poly = t.fma(poly, FloatVector.broadcast(S, -1.26551223f));
         FloatVector r = t.mul(VMath.exp(poly.sub(z.mul(z)))); // erfc(|u|)
         // 1 + erf(u) = 2 - r for u >= 0, r for u < 0.
-        FloatVector onePlusErf = r.neg().add(2f).blend(r, u.compare(VectorOperators.LT, 0f));
-        return x.mul(0.5f).mul(onePlusErf);
+        return r.neg().add(2f).blend(r, u.compare(VectorOperators.LT, 0f));
     }
 
     /** GELU with the exact erf form (PyTorch's default, approximate='none'). */
@@ -67,7 +82,43 @@ public final class Activations {
                 }
             for (; i < to; i++) y[i] = apply(kind, xs[i]);
         });
-        return new Tensor(y, x.shape());
+        Tensor out = new Tensor(y, x.shape());
+        Autograd.Recorder r = Autograd.needed(new Tensor[]{x});
+        if (r != null) r.record(kind.name().toLowerCase(java.util.Locale.ROOT), out, new Tensor[]{x}, g -> {
+            float[] go = g.output();
+            Parallel.forRange(xs.length, 4096, (from, to) -> {
+                int i = from;
+                if (kind != Kind.QUICK_GELU)
+                    for (; i + L <= to; i += L) {
+                        FloatVector v = FloatVector.fromArray(S, xs, i);
+                        FloatVector dv = kind == Kind.SILU ? siluDerivative(v) : geluDerivative(v);
+                        FloatVector.fromArray(S, go, i).mul(dv).intoArray(go, i);
+                    }
+                for (; i < to; i++) go[i] *= derivative(kind, xs[i]);
+            });
+            g.input(0, go);
+        });
+        return out;
+    }
+
+    /** d/dx of {@code kind} at x, in double then rounded (the backward's local slope). */
+    public static float derivative(Kind kind, float x) {
+        return switch (kind) {
+            case SILU -> {
+                double s = 1.0 / (1.0 + Math.exp(-x));
+                yield (float) (s * (1.0 + x * (1.0 - s)));
+            }
+            case GELU -> geluDerivative(x);
+            case QUICK_GELU -> {
+                double s = 1.0 / (1.0 + Math.exp(-1.702 * x));
+                yield (float) (s + 1.702 * x * s * (1.0 - s));
+            }
+        };
+    }
+
+    /** GELU'(x) = Φ(x) + x·φ(x) (exact erf form). */
+    static float geluDerivative(float x) {
+        return (float) (0.5 * (1.0 + erf(x / Math.sqrt(2.0))) + x * Math.exp(-0.5 * (double) x * x) / Math.sqrt(2 * Math.PI));
     }
 
     /**
@@ -88,7 +139,29 @@ public final class Activations {
         });
         int[] shape = h.shape();
         shape[shape.length - 1] = d;
-        return new Tensor(y, shape);
+        Tensor out = new Tensor(y, shape);
+        Autograd.Recorder rec = Autograd.needed(new Tensor[]{h});
+        if (rec != null) rec.record("geglu", out, new Tensor[]{h}, g -> {
+            float[] go = g.output(), gh = new float[hs.length];
+            Parallel.forRange(rows, 16, (from, to) -> {
+                for (int r = from; r < to; r++) {
+                    int j = 0;
+                    for (; j + L <= d; j += L) {
+                        FloatVector a = FloatVector.fromArray(S, hs, r * d2 + j), gate = FloatVector.fromArray(S, hs, r * d2 + d + j);
+                        FloatVector gy = FloatVector.fromArray(S, go, r * d + j);
+                        gy.mul(gelu(gate)).intoArray(gh, r * d2 + j);
+                        gy.mul(a).mul(geluDerivative(gate)).intoArray(gh, r * d2 + d + j);
+                    }
+                    for (; j < d; j++) {
+                        float a = hs[r * d2 + j], gate = hs[r * d2 + d + j], gy = go[r * d + j];
+                        gh[r * d2 + j] = gy * gelu(gate);
+                        gh[r * d2 + d + j] = gy * a * geluDerivative(gate);
+                    }
+                }
+            });
+            g.input(0, gh);
+        });
+        return out;
     }
 
     /**

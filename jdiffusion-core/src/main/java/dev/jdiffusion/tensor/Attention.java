@@ -46,7 +46,60 @@ public final class Attention {
     public static Tensor attend(Tensor q, Tensor k, Tensor v, int heads, boolean causal) {
         // Q·Kᵀ and P·V: 2 multiply-adds per (query, key, feature).
         FlopCounter.add(4L * q.dim(0) * q.dim(1) * k.dim(1) * q.dim(2));
-        return causal ? attendReference(q, k, v, heads, true) : attendFused(q, k, v, heads);
+        Tensor out = causal ? attendReference(q, k, v, heads, true) : attendFused(q, k, v, heads);
+        Tensor[] inputs = {q, k, v};
+        Autograd.Recorder r = Autograd.needed(inputs);
+        if (r != null) r.record(causal ? "causal attention" : "attention", out, inputs, g -> backward(g, q, k, v, heads, causal));
+        return out;
+    }
+
+    /** Query rows per block of the backward pass: scores exist for this many rows × all keys at once. */
+    private static final int BACKWARD_ROWS = 128;
+
+    /**
+     * The backward of attention, recomputing the scores instead of storing them (flash-attention's
+     * backward): per batch, head and block of query rows, S = Q·Kᵀ/√d (masked when causal), P = softmax(S),
+     * dP = dO·Vᵀ, dS = P∘(dP − rowsum(P∘dP))/√d, then dQ = dS·K, dK += dSᵀ·Q, dV += Pᵀ·dO, all on the
+     * packed kernel with transposed operands. (Batch, head) pairs run in parallel, each on one thread; with
+     * fewer pairs than threads the pairs run in turn and each product uses all threads.
+     */
+    static void backward(Autograd.Grads grads, Tensor q, Tensor k, Tensor v, int heads, boolean causal) {
+        int n = q.dim(0), lq = q.dim(1), width = q.dim(2), lk = k.dim(1), d = width / heads;
+        float scale = (float) (1.0 / Math.sqrt(d));
+        float[] qs = q.data(), ks = k.data(), vs = v.data(), go = grads.output();
+        float[] dq = new float[qs.length], dk = new float[ks.length], dv = new float[vs.length];
+        FlopCounter.add(8L * n * lq * lk * width);
+        int rowsMax = Math.min(lq, BACKWARD_ROWS), pairs = n * heads;
+        boolean perPair = pairs >= Parallel.threads();
+        boolean wq = grads.wants(0), wk = grads.wants(1), wv = grads.wants(2);
+        java.util.function.IntConsumer pair = task -> {
+            int b = task / heads, h = task % heads, kOff = b * lk * width + h * d;
+            boolean inner = !perPair;
+            float[] p = new float[rowsMax * lk], dp = new float[rowsMax * lk];
+            for (int i0 = 0; i0 < lq; i0 += rowsMax) {
+                int rows = Math.min(rowsMax, lq - i0), qOff = (b * lq + i0) * width + h * d;
+                PackedGemm.multiply(rows, lk, d, PackedGemm.rows(qs, qOff, width, d), PackedGemm.floatRows(ks, kOff, width, d),
+                        p, 0, lk, null, false, inner);
+                PackedGemm.multiply(rows, lk, d, PackedGemm.rows(go, qOff, width, d), PackedGemm.floatRows(vs, kOff, width, d),
+                        dp, 0, lk, null, false, inner);
+                for (int r = 0; r < rows; r++)
+                    softmaxBackwardRow(p, dp, r * lk, causal ? Math.min(lk, i0 + r + 1) : lk, lk, scale);
+                if (wq)
+                    PackedGemm.multiply(rows, d, lk, PackedGemm.rows(dp, 0, lk, lk), PackedGemm.floatColumns(ks, kOff, width, lk),
+                            dq, qOff, width, null, false, inner);
+                if (wk)
+                    PackedGemm.multiply(lk, d, rows, PackedGemm.transposedRows(dp, 0, lk, lk, rows),
+                            PackedGemm.floatColumns(qs, qOff, width, rows), dk, kOff, width, null, true, inner);
+                if (wv)
+                    PackedGemm.multiply(lk, d, rows, PackedGemm.transposedRows(p, 0, lk, lk, rows),
+                            PackedGemm.floatColumns(go, qOff, width, rows), dv, kOff, width, null, true, inner);
+            }
+        };
+        if (perPair) Parallel.forTasks(pairs, pair);
+        else for (int t = 0; t < pairs; t++) pair.accept(t);
+        if (grads.wants(0)) grads.input(0, dq);
+        if (grads.wants(1)) grads.input(1, dk);
+        if (grads.wants(2)) grads.input(2, dv);
     }
 
     public static Tensor attend(Tensor q, Tensor k, Tensor v, int heads) {
@@ -195,6 +248,43 @@ public final class Attention {
                 int dst = (b * lq + i) * width + h * d, src = row * dpad;
                 for (int t = 0; t < d; t++) out[dst + t] = o[src + t] * inv;
             }
+    }
+
+    /**
+     * One row of the backward softmax, in place: scores s (raw Q·K) → P = softmax(s·scale) over the first
+     * {@code visible} keys (0 after), and dP → dS = P∘(dP − Σ P∘dP)·scale.
+     */
+    private static void softmaxBackwardRow(float[] p, float[] dp, int off, int visible, int lk, float scale) {
+        float max = Float.NEGATIVE_INFINITY;
+        int j = 0;
+        FloatVector mv = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        for (; j + L <= visible; j += L) mv = mv.max(FloatVector.fromArray(S, p, off + j));
+        max = mv.reduceLanes(VectorOperators.MAX);
+        for (; j < visible; j++) max = Math.max(max, p[off + j]);
+        max *= scale;
+        FloatVector acc = FloatVector.zero(S);
+        for (j = 0; j + L <= visible; j += L) {
+            FloatVector e = VMath.exp(FloatVector.fromArray(S, p, off + j).mul(scale).sub(max));
+            e.intoArray(p, off + j);
+            acc = acc.add(e);
+        }
+        float sum = VMath.sumLanes(acc);
+        for (; j < visible; j++) sum += p[off + j] = VMath.exp(p[off + j] * scale - max);
+        float inv = 1f / sum;
+        FloatVector dot = FloatVector.zero(S);
+        for (j = 0; j + L <= visible; j += L) {
+            FloatVector pv = FloatVector.fromArray(S, p, off + j).mul(inv);
+            pv.intoArray(p, off + j);
+            dot = pv.fma(FloatVector.fromArray(S, dp, off + j), dot);
+        }
+        float fdot = VMath.sumLanes(dot);
+        for (; j < visible; j++) fdot += (p[off + j] *= inv) * dp[off + j];
+        for (j = visible; j < lk; j++) p[off + j] = 0f;
+        for (j = 0; j + L <= lk; j += L) {
+            FloatVector pv = FloatVector.fromArray(S, p, off + j);
+            pv.mul(FloatVector.fromArray(S, dp, off + j).sub(fdot)).mul(scale).intoArray(dp, off + j);
+        }
+        for (; j < lk; j++) dp[off + j] = p[off + j] * (dp[off + j] - fdot) * scale;
     }
 
     /** Four independent accumulators: one chain of max operations would wait on its latency. */

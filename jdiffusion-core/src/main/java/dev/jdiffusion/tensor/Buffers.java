@@ -50,6 +50,7 @@ public final class Buffers {
      * afterwards — no other tensor (a {@link Tensor#reshape} view) shares them. Null entries are skipped.
      */
     public static void recycle(Tensor... tensors) {
+        if (Autograd.recording()) return;  // the tape still holds them for the backward pass
         for (Tensor t : tensors) if (t != null) recycle(t.data());
     }
 

@@ -23,7 +23,11 @@ public final class Conv2d {
      * modified) is added to the result in the same pass.
      */
     public static Tensor forward(Tensor x, WeightTensor w, WeightTensor bias, int stride, int padding, Tensor residual) {
-        return profiled(x, null, w, bias, stride, padding, residual);
+        Tensor y = profiled(x, null, w, bias, stride, padding, residual);
+        Tensor[] inputs = {x, residual};
+        Autograd.Recorder r = Autograd.needed(inputs, w, bias);
+        if (r != null) r.record("conv", y, inputs, g -> backward(g, x, w, bias, stride, padding));
+        return y;
     }
 
     /** {@link #compute}, timed per call shape when {@link OpProfile} is on. */
@@ -49,7 +53,7 @@ public final class Conv2d {
         int n = x.dim(0), h = 2 * x.dim(1), wd = 2 * x.dim(2), cin = x.dim(3), cout = w.dim(0);
         if (w.dim(1) != cin || w.dim(2) != 3 || w.dim(3) != 3)
             throw new IllegalArgumentException(w.name() + ": expected a [" + cout + ", " + cin + ", 3, 3] weight, got " + w);
-        if (!Winograd.applies(n, h, wd, cin, cout, 3, 3, 1, 1)) {
+        if (!Winograd.applies(n, h, wd, cin, cout, 3, 3, 1, 1) || Autograd.needed(new Tensor[]{x}, w, bias) != null) {
             Tensor up = TensorOps.upsampleNearest2x(x);
             Tensor y = forward(up, w, bias, 1, 1);
             Buffers.recycle(up);
@@ -70,7 +74,7 @@ public final class Conv2d {
         Tensor x = in.x();
         // Applying the norm while loading costs SiLU 2.25 times per value (tiles overlap) and the in-place
         // reading of interior tiles: worth it only where the normalized tensor would be big (the VAE).
-        if (x.size() >= LAZY_NORM_MIN_VALUES && w.dim(1) == x.dim(3)
+        if (x.size() >= LAZY_NORM_MIN_VALUES && w.dim(1) == x.dim(3) && !in.recorded() && Autograd.needed(new Tensor[0], w, bias) == null
                 && Winograd.applies(x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), w.dim(3), stride, padding))
             return profiled(x, in, w, bias, stride, padding, residual);
         Tensor normed = in.materialize();
@@ -118,6 +122,83 @@ public final class Conv2d {
                     PackedGemm.convWeight(w), out, 0, cout, bf, residual != null);
         }
         return new Tensor(out, n, oh, ow, cout);
+    }
+
+    /** Output pixels per GEMM of a backward pass (bounds the packed patch buffers). */
+    private static final int BACKWARD_PIXELS = 4096;
+
+    /**
+     * The backward of a convolution (inputs: x, residual): the weight gradient gᵀ·patches(x) on the packed
+     * kernel (pixels in blocks, weights in (ky, kx, c) order, then permuted to PyTorch's [out, in, kh, kw]);
+     * the input gradient as the convolution of g with the flipped, transposed weight where the stride is 1
+     * (the forward's own paths, Winograd included), else as patch gradients g·W scattered back (col2im).
+     */
+    static void backward(Autograd.Grads grads, Tensor x, WeightTensor w, WeightTensor bias, int stride, int padding) {
+        int n = x.dim(0), h = x.dim(1), wd = x.dim(2), cin = x.dim(3);
+        int cout = w.dim(0), kh = w.dim(2), kw = w.dim(3), taps = kh * kw, k = cin * taps;
+        int oh = (h + 2 * padding - kh) / stride + 1, ow = (wd + 2 * padding - kw) / stride + 1, pixels = n * oh * ow;
+        float[] g = grads.output(), xs = x.data();
+        FlopCounter.add(4L * pixels * cout * k);
+        float[] gw = grads.weight(w);
+        long t0 = OpProfile.ON ? System.nanoTime() : 0;
+        if (gw != null) {
+            float[] perm = new float[cout * k];  // [out][(ky, kx, c)]
+            for (int p0 = 0; p0 < pixels; p0 += BACKWARD_PIXELS) {
+                int count = Math.min(BACKWARD_PIXELS, pixels - p0);
+                PackedGemm.multiply(cout, k, count, PackedGemm.transposedRows(g, p0 * cout, cout, cout, count),
+                        PackedGemm.patchColumns(xs, n, h, wd, cin, kh, kw, stride, padding, p0, count), perm, 0, k, null, true);
+            }
+            for (int o = 0; o < cout; o++)
+                for (int t = 0; t < taps; t++)
+                    for (int c = 0; c < cin; c++) gw[(o * cin + c) * taps + t] += perm[o * k + t * cin + c];
+        }
+        float[] gb = bias == null ? null : grads.weight(bias);
+        if (gb != null) TensorOps.addColumnSums(g, pixels, cout, gb);
+        if (OpProfile.ON) OpProfile.add("conv backward dW+db " + java.util.Arrays.toString(x.shape()) + " -> " + cout + " k" + kh + "/" + stride,
+                System.nanoTime() - t0, 2L * pixels * cout * k);
+        long t1 = OpProfile.ON ? System.nanoTime() : 0;
+        if (grads.wants(0)) {
+            float[] wf = w.toFloatArray();
+            float[] gx;
+            if (stride == 1 && kh == kw && padding <= kh - 1) {
+                // gx = conv(g, W') with W'[c][o][ky][kx] = W[o][c][kh-1-ky][kw-1-kx], padding k-1-p.
+                float[] flipped = new float[wf.length];
+                for (int o = 0; o < cout; o++)
+                    for (int c = 0; c < cin; c++)
+                        for (int t = 0; t < taps; t++) flipped[(c * cout + o) * taps + (taps - 1 - t)] = wf[(o * cin + c) * taps + t];
+                WeightTensor wt = new WeightTensor(w.name() + "ᵀ", DType.F32, new int[]{cin, cout, kh, kw},
+                        java.lang.foreign.MemorySegment.ofArray(flipped));
+                gx = compute(new Tensor(g, n, oh, ow, cout), null, wt, null, 1, kh - 1 - padding, null, true).data();
+            } else {
+                gx = new float[x.size()];
+                float[] patch = new float[Math.min(BACKWARD_PIXELS, pixels) * k];
+                for (int p0 = 0; p0 < pixels; p0 += BACKWARD_PIXELS) {
+                    int count = Math.min(BACKWARD_PIXELS, pixels - p0);
+                    PackedGemm.multiply(count, k, cout, PackedGemm.rows(g, p0 * cout, cout, cout),
+                            PackedGemm.convWeightColumns(wf, cout, cin, kh, kw), patch, 0, k, null, false);
+                    scatterPatches(patch, p0, count, gx, h, wd, cin, kh, kw, stride, padding, oh, ow);
+                }
+            }
+            grads.input(0, gx);
+            if (OpProfile.ON) OpProfile.add("conv backward dX " + java.util.Arrays.toString(x.shape()) + " -> " + cout + " k" + kh + "/" + stride,
+                    System.nanoTime() - t1, 2L * pixels * cout * k);
+        }
+        if (grads.wants(1)) grads.input(1, g);
+    }
+
+    /** col2im: adds each patch gradient (k ordered (ky, kx, c)) of output pixels p0.. to the input pixels it read. */
+    private static void scatterPatches(float[] patch, int p0, int count, float[] gx, int h, int w, int cin, int kh, int kw,
+                                       int stride, int padding, int oh, int ow) {
+        int k = cin * kh * kw, ohw = oh * ow;
+        for (int p = 0; p < count; p++) {
+            int i = p0 + p, b = i / ohw, rem = i - b * ohw, oy = rem / ow, ox = rem - oy * ow;
+            for (int t = 0; t < kh * kw; t++) {
+                int iy = oy * stride - padding + t / kw, ix = ox * stride - padding + t % kw;
+                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                int dst = ((b * h + iy) * w + ix) * cin, src = p * k + t * cin;
+                for (int c = 0; c < cin; c++) gx[dst + c] += patch[src + c];
+            }
+        }
     }
 
     /** From this many values (64 MB) up a normalized input is applied by the convolution, not stored. */

@@ -109,13 +109,42 @@ public final class Gemm {
      * output's shape and may be null; it is not modified).
      */
     public static Tensor linear(Tensor x, WeightTensor w, WeightTensor bias, Tensor residual) {
-        if (!OpProfile.ON) return linearUnprofiled(x, w, bias, residual);
-        long t0 = System.nanoTime();
-        Tensor y = linearUnprofiled(x, w, bias, residual);
-        int m = x.size() / w.dim(1);
-        OpProfile.add("linear m=" + m + " k=" + w.dim(1) + " n=" + w.dim(0) + (FewRowsGemm.suits(m, w.dim(0), w.dim(1)) ? " few-rows" : ""),
-                System.nanoTime() - t0, 2L * y.size() * w.dim(1));
+        Tensor y;
+        if (!OpProfile.ON) {
+            y = linearUnprofiled(x, w, bias, residual);
+        } else {
+            long t0 = System.nanoTime();
+            y = linearUnprofiled(x, w, bias, residual);
+            int m = x.size() / w.dim(1);
+            OpProfile.add("linear m=" + m + " k=" + w.dim(1) + " n=" + w.dim(0) + (FewRowsGemm.suits(m, w.dim(0), w.dim(1)) ? " few-rows" : ""),
+                    System.nanoTime() - t0, 2L * y.size() * w.dim(1));
+        }
+        Tensor[] inputs = {x, residual};
+        Autograd.Recorder r = Autograd.needed(inputs, w, bias);
+        if (r != null) r.record("linear", y, inputs, g -> linearBackward(g, x, w, bias));
         return y;
+    }
+
+    /**
+     * The backward of {@link #linear(Tensor, WeightTensor, WeightTensor, Tensor)} (inputs: x, residual):
+     * gx = g·W, gW += gᵀ·x, gbias += Σ rows of g, gresidual = g — the same packed kernel with transposed operands.
+     */
+    static void linearBackward(Autograd.Grads grads, Tensor x, WeightTensor w, WeightTensor bias) {
+        int out = w.dim(0), in = w.dim(1), m = x.size() / in;
+        float[] g = grads.output();
+        FlopCounter.add(4L * m * out * in);
+        if (grads.wants(0)) {
+            float[] gx = new float[m * in];
+            PackedGemm.multiply(m, in, out, PackedGemm.rows(g, 0, out, out), PackedGemm.weightColumns(w), gx, 0, in, null, false);
+            grads.input(0, gx);
+        }
+        float[] gw = grads.weight(w);
+        if (gw != null)
+            PackedGemm.multiply(out, in, m, PackedGemm.transposedRows(g, 0, out, out, m), PackedGemm.floatColumns(x.data(), 0, in, m),
+                    gw, 0, in, null, true);
+        float[] gb = bias == null ? null : grads.weight(bias);
+        if (gb != null) TensorOps.addColumnSums(g, m, out, gb);
+        if (grads.wants(1)) grads.input(1, g);
     }
 
     private static Tensor linearUnprofiled(Tensor x, WeightTensor w, WeightTensor bias, Tensor residual) {

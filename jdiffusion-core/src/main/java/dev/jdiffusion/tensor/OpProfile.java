@@ -17,7 +17,7 @@ public final class OpProfile {
     private OpProfile() {}
 
     /** Adds one call: its wall time and its FLOPs (plain count). */
-    static void add(String signature, long nanos, long flops) {
+    public static void add(String signature, long nanos, long flops) {
         long[] t = TOTALS.computeIfAbsent(signature, k -> new long[3]);
         synchronized (t) {
             t[0] += nanos;

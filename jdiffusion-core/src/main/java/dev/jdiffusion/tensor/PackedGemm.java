@@ -108,6 +108,12 @@ public final class PackedGemm {
      */
     public static void multiply(int m, int n, int k, ASource a, BSource b, float[] c, int cOff, int ldc,
                                 float[] bias, boolean accumulate) {
+        multiply(m, n, k, a, b, c, cOff, ldc, bias, accumulate, true);
+    }
+
+    /** {@link #multiply} on the calling thread only when {@code mayParallel} is false (callers that split the work themselves). */
+    static void multiply(int m, int n, int k, ASource a, BSource b, float[] c, int cOff, int ldc,
+                         float[] bias, boolean accumulate, boolean mayParallel) {
         if (m <= 0 || n <= 0) return;
         if (k == 0) {
             for (int i = 0; i < m; i++)
@@ -128,14 +134,14 @@ public final class PackedGemm {
                 int cols = Math.min(perSlice, n - j0), from = j0;
                 BSource slice = (j, c2, dst, off, ctx) -> b.pack(from + j, c2, dst, off, ctx);
                 float[] sliceBias = bias == null ? null : java.util.Arrays.copyOfRange(bias, j0, j0 + cols);
-                multiply(m, cols, k, a, slice, c, cOff + j0, ldc, sliceBias, accumulate);
+                multiply(m, cols, k, a, slice, c, cOff + j0, ldc, sliceBias, accumulate, mayParallel);
             }
             return;
         }
         float[] packed = borrow((long) panels * panelSize);
         try {
             double flops = 2.0 * m * n * k;
-            boolean parallel = flops >= 4e6;
+            boolean parallel = mayParallel && flops >= 4e6;
             int packTasks = parallel ? Math.min(panels, 4 * Parallel.threads()) : 1;
             runTasks(packTasks, parallel, t -> {
                 Ctx ctx = CTX.get();
@@ -322,6 +328,96 @@ public final class PackedGemm {
                 } else {
                     for (int p = 0; p < k; p++) dst[base + p * NR] = 0f;
                 }
+            }
+        };
+    }
+
+    // ------------------------------------------------ transposed operands (the backward passes' GEMMs)
+
+    /**
+     * A = the transpose of a row-major matrix: A(i, p) = a[aOff + p·lda + i] for i < m, p < k (a weight
+     * gradient's gᵀ: rows are output features, k runs over pixels or tokens).
+     */
+    public static ASource transposedRows(float[] a, int aOff, int lda, int m, int k) {
+        int[] kb = uniformBlocks(k);
+        return new ASource() {
+            public int[] kBlocks() { return kb; }
+
+            public void pack(int i0, int rows, int q, float[] dst) {
+                int k0 = kb[q], kc = kb[q + 1] - k0;
+                if (rows == MR) {
+                    for (int p = 0; p < kc; p++) System.arraycopy(a, aOff + (k0 + p) * lda + i0, dst, p * MR, MR);
+                    return;
+                }
+                for (int p = 0; p < kc; p++) {
+                    int src = aOff + (k0 + p) * lda + i0;
+                    for (int r = 0; r < MR; r++) dst[p * MR + r] = a[src + Math.min(r, rows - 1)];
+                }
+            }
+        };
+    }
+
+    /** B = the columns of a row-major float matrix: B(j, p) = b[bOff + p·ldb + j] for p < k (so C = A·b). */
+    public static BSource floatColumns(float[] b, int bOff, int ldb, int k) {
+        return (j0, cols, dst, off, ctx) -> {
+            for (int p = 0; p < k; p++) {
+                int d = off + p * NR;
+                System.arraycopy(b, bOff + p * ldb + j0, dst, d, cols);
+                for (int jj = cols; jj < NR; jj++) dst[d + jj] = 0f;
+            }
+        };
+    }
+
+    /** B = the columns of a linear weight [k, n]: B(j, p) = W[p][j] (so C = A·W: a linear layer's input gradient). */
+    public static BSource weightColumns(WeightTensor w) {
+        int k = w.dim(0), n = w.dim(1);
+        return (j0, cols, dst, off, ctx) -> {
+            for (int p = 0; p < k; p++) {
+                int d = off + p * NR;
+                w.copyTo((long) p * n + j0, dst, d, cols);
+                for (int jj = cols; jj < NR; jj++) dst[d + jj] = 0f;
+            }
+        };
+    }
+
+    /**
+     * B = the patches of a convolution input, transposed: B(j, p) = patch of output pixel p0 + p at
+     * patch position j, k ordered (ky, kx, c) as {@link #convPatches} orders it; zeros in the padding.
+     * (A weight gradient is gᵀ · patches.)
+     */
+    public static BSource patchColumns(float[] x, int n, int h, int w, int cin, int kh, int kw, int stride,
+                                       int padding, int p0, int count) {
+        int oh = (h + 2 * padding - kh) / stride + 1, ow = (w + 2 * padding - kw) / stride + 1, ohw = oh * ow;
+        return (j0, cols, dst, off, ctx) -> {
+            for (int p = 0; p < count; p++) {
+                int i = p0 + p, b = i / ohw, rem = i - b * ohw, oy = rem / ow, ox = rem - oy * ow;
+                int d = off + p * NR;
+                for (int jj = 0; jj < cols; ) {
+                    int j = j0 + jj, t = j / cin, c = j - t * cin, run = Math.min(cols - jj, cin - c);
+                    int iy = oy * stride - padding + t / kw, ix = ox * stride - padding + t % kw;
+                    if (iy < 0 || iy >= h || ix < 0 || ix >= w) java.util.Arrays.fill(dst, d + jj, d + jj + run, 0f);
+                    else System.arraycopy(x, ((b * h + iy) * w + ix) * cin + c, dst, d + jj, run);
+                    jj += run;
+                }
+                for (int jj = cols; jj < NR; jj++) dst[d + jj] = 0f;
+            }
+        };
+    }
+
+    /**
+     * B = a convolution weight [k, cin, kh, kw] (float32, flat) with rows j in (ky, kx, c) order:
+     * B(j, p) = W[p][c][ky][kx] (so C = g · W gives each output pixel's patch gradient).
+     */
+    public static BSource convWeightColumns(float[] w, int k, int cin, int kh, int kw) {
+        int taps = kh * kw;
+        return (j0, cols, dst, off, ctx) -> {
+            for (int p = 0; p < k; p++) {
+                int d = off + p * NR, base = p * cin * taps;
+                for (int jj = 0; jj < cols; jj++) {
+                    int j = j0 + jj, t = j / cin, c = j - t * cin;
+                    dst[d + jj] = w[base + c * taps + t];
+                }
+                for (int jj = cols; jj < NR; jj++) dst[d + jj] = 0f;
             }
         };
     }

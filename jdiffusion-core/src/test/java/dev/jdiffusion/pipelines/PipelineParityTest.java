@@ -49,7 +49,8 @@ class PipelineParityTest {
                 .sampler(m.get("scheduler").asText())
                 .seed(m.get("seed").asLong())
                 .size(m.path("width").asInt(0), m.path("height").asInt(0))
-                .batchSize(m.path("images").asInt(1));
+                .batchSize(m.path("images").asInt(1))
+                .promptSyntax(dev.jdiffusion.pipelines.prompt.PromptSyntax.PLAIN);  // diffusers' own prompt handling
         if (m.has("img2img")) {
             WeightTensor init = ref.tensor("init_image_u8");
             byte[] rgb = new byte[(int) init.size()];

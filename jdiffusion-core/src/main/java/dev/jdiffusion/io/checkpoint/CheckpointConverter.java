@@ -56,6 +56,8 @@ public final class CheckpointConverter {
     private CheckpointConverter() {}
 
     /**
+     * How to convert.
+     *
      * @param half           write float16: F32, BF16 (and F64) tensors rounded to nearest even, as torch's
      *                       {@code .half()}; integer tensors are kept. Without it every tensor keeps its dtype.
      * @param overwrite      replace OUT when it exists (refused otherwise)
@@ -68,6 +70,8 @@ public final class CheckpointConverter {
     }
 
     /**
+     * What a conversion wrote: the output, the model family it found, the number and bytes of tensors written.
+     *
      * @param skipped the input's tensors that the output does not keep (EMA copies, training buffers,
      *                OpenCLIP's unused last layer and projection, ...), in the input's order
      */

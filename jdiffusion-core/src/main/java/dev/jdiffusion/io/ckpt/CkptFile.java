@@ -1,5 +1,6 @@
 package dev.jdiffusion.io.ckpt;
 
+import dev.jdiffusion.io.MappingScope;
 import dev.jdiffusion.io.ModelFormatException;
 import dev.jdiffusion.io.TensorFile;
 import dev.jdiffusion.io.ckpt.Unpickler.Global;
@@ -72,22 +73,31 @@ public final class CkptFile implements TensorFile {
     public Long globalStep() { return globalStep; }
 
     /** Maps and reads {@code file}; every problem is a {@link ModelFormatException} naming the file. */
-    public static CkptFile open(Path file) {
+    public static CkptFile open(Path file) { return open(file, "state_dict"); }
+
+    /**
+     * As {@link #open(Path)}, with the tensors of the top-level dict's {@code entry} dict when it has one (A1111's
+     * textual-inversion files keep theirs under "string_to_param"), else those of the top-level dict.
+     */
+    public static CkptFile open(Path file, String entry) {
         MemorySegment mapping;
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            // Arena.ofAuto: the mapping lives as long as any tensor view of it is reachable.
-            mapping = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), Arena.ofAuto());
+            // Arena.ofAuto (the mapping lives as long as any tensor view of it is reachable), unless the caller
+            // maps into an arena it closes itself (MappingScope: a pipeline's close()).
+            mapping = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), MappingScope.arena());
         } catch (NoSuchFileException e) {
             throw new ModelFormatException(file, null, "file not found");
         } catch (IOException e) {
             throw new ModelFormatException(file, null, "cannot read checkpoint: " + e.getMessage(), e);
         }
-        return read(file, mapping);
+        return read(file, mapping, entry);
     }
 
-    static CkptFile read(Path file, MemorySegment mapping) {
+    static CkptFile read(Path file, MemorySegment mapping) { return read(file, mapping, "state_dict"); }
+
+    static CkptFile read(Path file, MemorySegment mapping, String entry) {
         try {
-            return parse(file, mapping);
+            return parse(file, mapping, entry);
         } catch (ModelFormatException e) {
             throw e;
         } catch (RuntimeException e) {
@@ -96,7 +106,7 @@ public final class CkptFile implements TensorFile {
         }
     }
 
-    private static CkptFile parse(Path file, MemorySegment mapping) {
+    private static CkptFile parse(Path file, MemorySegment mapping, String entry) {
         if (!ZipIndex.looksLikeZip(mapping)) {
             if (mapping.byteSize() > 0 && mapping.get(ValueLayout.JAVA_BYTE, 0) == (byte) 0x80)
                 throw new ModelFormatException(file, null, "this is a legacy PyTorch checkpoint (a raw pickle stream, as "
@@ -131,7 +141,7 @@ public final class CkptFile implements TensorFile {
         Object root = new Unpickler(file, pickle, pid -> storage(file, zip, prefix, pid, storages), storageTypes).load();
         try {
             Long step = root instanceof Map<?, ?> m && m.get("global_step") instanceof Number n ? n.longValue() : null;
-            return new CkptFile(file, Collections.unmodifiableMap(stateDict(file, root)), step);
+            return new CkptFile(file, Collections.unmodifiableMap(stateDict(file, root, entry)), step);
         } catch (ArithmeticException e) {  // Math.*Exact
             throw new ModelFormatException(file, null, "a tensor's size, stride or offset overflows: the file is corrupt", e);
         }
@@ -166,11 +176,11 @@ public final class CkptFile implements TensorFile {
     }
 
     /** The state dict's tensors, each checked against its storage, in the pickle's order. */
-    private static Map<String, Ref> stateDict(Path file, Object root) {
+    private static Map<String, Ref> stateDict(Path file, Object root, String entry) {
         if (!(root instanceof Map<?, ?> top))
             throw new ModelFormatException(file, null, "the checkpoint holds a " + Unpickler.describe(root)
                     + ", not a dict of tensors");
-        Map<?, ?> dict = top.get("state_dict") instanceof Map<?, ?> sd ? sd : top;
+        Map<?, ?> dict = top.get(entry) instanceof Map<?, ?> sd ? sd : top;
         Map<String, Ref> out = new LinkedHashMap<>();
         for (Map.Entry<?, ?> e : dict.entrySet()) {
             // Non-tensor entries (a step counter, '_metadata', ...) are not weights; they are skipped.

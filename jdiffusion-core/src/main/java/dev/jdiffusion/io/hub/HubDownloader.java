@@ -109,7 +109,13 @@ public final class HubDownloader {
      * @param variant weights variant such as {@code fp16}, or null for the plain weights; a part without the
      *                variant falls back to its plain weights
      */
-    public Result download(RepoRef ref, String variant) throws IOException {
+    public Result download(RepoRef ref, String variant) throws IOException { return download(ref, variant, true); }
+
+    /**
+     * As {@link #download(RepoRef, String)}; {@code safetyChecker}: whether to fetch the safety checker and its feature
+     * extractor when the repo has them (false: the pipeline then needs its checker turned off too).
+     */
+    public Result download(RepoRef ref, String variant, boolean safetyChecker) throws IOException {
         ModelInfo info = modelInfo(ref);
         String commit = info.sha();
         Path repoFolder = settings.cacheDir().resolve(ref.folderName());
@@ -123,7 +129,7 @@ public final class HubDownloader {
             files.add(index.get());
             JsonNode modelIndex = readJson(ref, snapshot.resolve("model_index.json"));
             try {
-                files.addAll(HubFiles.forPipeline(info.siblings(), modelIndex, variant));
+                files.addAll(HubFiles.forPipeline(info.siblings(), modelIndex, variant, safetyChecker));
             } catch (HubException e) {
                 throw new HubException(ref + ": " + e.getMessage());   // a part the loader could not read
             }

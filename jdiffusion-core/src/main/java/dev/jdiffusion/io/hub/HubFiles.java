@@ -21,11 +21,12 @@ import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
 /**
- * Which files of a repo the pipeline needs; repos hold many more (safety checker, flax/onnx/openvino exports,
+ * Which files of a repo the pipeline needs; repos hold many more (IP-adapter image encoder, flax/onnx/openvino exports,
  * .bin copies of the weights, fp16 variants, root-level single-file checkpoints, sample images).
  *
  * <p><b>Diffusers repos</b> (with {@code model_index.json}): the parts that model_index.json names, except
- * {@link #SKIPPED_PARTS}; in each part folder (direct children only) every {@code .json} / {@code .txt} file
+ * {@link #SKIPPED_PARTS} (and {@link #SAFETY_CHECKER_PARTS} when the safety checker is turned off); in each part
+ * folder (direct children only) every {@code .json} / {@code .txt} file
  * (config.json, scheduler_config.json, tokenizer files; small) and one set of weights: diffusers' or
  * transformers' weight names ({@code diffusion_pytorch_model}, {@code model}, {@code pytorch_model}):
  * safetensors in any variant; within it the requested variant ({@code .fp16.safetensors}), else the plain
@@ -41,8 +42,10 @@ import java.util.stream.Collectors;
 final class HubFiles {
     private HubFiles() {}
 
-    /** Pipeline parts that jdiffusion never runs: NSFW checker and its image preprocessor, IP-adapter encoder. */
-    static final Set<String> SKIPPED_PARTS = Set.of("safety_checker", "feature_extractor", "image_encoder");
+    /** Pipeline parts that jdiffusion never runs: the IP-adapter image encoder. */
+    static final Set<String> SKIPPED_PARTS = Set.of("image_encoder");
+    /** The NSFW checker and its image preprocessor: fetched unless the safety checker is turned off. */
+    static final Set<String> SAFETY_CHECKER_PARTS = Set.of("safety_checker", "feature_extractor");
 
     /** {@code <name>[.<variant>][-00001-of-00002].<format>} */
     private static final Pattern WEIGHTS = Pattern.compile(
@@ -54,14 +57,24 @@ final class HubFiles {
     /** A set of weights: its format and variant ("" for none). */
     private record WeightSet(String format, String variant) {}
 
-    /** The files of a diffusers repo that the pipeline needs, part by part (model_index.json itself excluded). */
+    /** The files of a diffusers repo that the pipeline needs, safety checker included (model_index.json excluded). */
     static List<RepoSibling> forPipeline(List<RepoSibling> siblings, JsonNode modelIndex, String variant) throws HubException {
+        return forPipeline(siblings, modelIndex, variant, true);
+    }
+
+    /**
+     * The files of a diffusers repo that the pipeline needs, part by part (model_index.json itself excluded);
+     * {@code safetyChecker}: whether to take the safety checker and its feature extractor when the repo has them.
+     */
+    static List<RepoSibling> forPipeline(List<RepoSibling> siblings, JsonNode modelIndex, String variant,
+                                         boolean safetyChecker) throws HubException {
         Set<String> parts = new LinkedHashSet<>();
         modelIndex.properties().forEach(e -> {
             JsonNode v = e.getValue();
             // A part is ["library", "ClassName"]; [null, null] marks an absent one (e.g. no safety checker).
             if (!e.getKey().startsWith("_") && v.isArray() && v.size() == 2 && v.get(0).isTextual()
-                    && v.get(1).isTextual() && !SKIPPED_PARTS.contains(e.getKey()))
+                    && v.get(1).isTextual() && !SKIPPED_PARTS.contains(e.getKey())
+                    && (safetyChecker || !SAFETY_CHECKER_PARTS.contains(e.getKey())))
                 parts.add(e.getKey());
         });
         List<RepoSibling> chosen = new ArrayList<>();
@@ -73,7 +86,8 @@ final class HubFiles {
                         + " files (" + inPart.stream().map(RepoSibling::rfilename).filter(n -> n.endsWith("." + weights.format()))
                         .collect(Collectors.joining(", ")) + "), and jdiffusion reads a diffusers folder's weights from"
                         + " .safetensors only; nothing was downloaded. Look for a safetensors revision of the repo"
-                        + " (--revision), or convert the weights to safetensors");
+                        + " (--revision), or convert the weights to safetensors"
+                        + (SAFETY_CHECKER_PARTS.contains(part) ? ", or download without the safety checker (--no-safety-checker)" : ""));
             for (RepoSibling s : inPart) {
                 String name = s.rfilename().substring(part.length() + 1);
                 WeightSet set = weightSetOf(name);

@@ -4,6 +4,7 @@ import dev.jdiffusion.io.WeightSource;
 import dev.jdiffusion.models.nn.Conv2dLayer;
 import dev.jdiffusion.models.nn.GroupNorm;
 import dev.jdiffusion.models.nn.Linear;
+import dev.jdiffusion.tensor.Autograd;
 import dev.jdiffusion.tensor.Buffers;
 import dev.jdiffusion.tensor.Tensor;
 import dev.jdiffusion.tensor.TensorOps;
@@ -35,6 +36,10 @@ public final class ResnetBlock2D {
      * @param tembActivated SiLU of the time embedding, (N, tembChannels); null for the VAE
      */
     public Tensor forward(Tensor x, Tensor tembActivated) {
+        return Autograd.block(() -> compute(x, tembActivated), x, tembActivated);
+    }
+
+    private Tensor compute(Tensor x, Tensor tembActivated) {
         // Intermediates go back to the buffer pool as soon as they are consumed; x belongs to the caller.
         // The norms are applied by the convolutions as they read (never stored where the Winograd path runs).
         Tensor h = conv1.forward(norm1.lazySilu(x), null);

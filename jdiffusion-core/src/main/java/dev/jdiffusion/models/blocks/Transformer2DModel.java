@@ -3,6 +3,7 @@ package dev.jdiffusion.models.blocks;
 import dev.jdiffusion.io.WeightSource;
 import dev.jdiffusion.models.nn.GroupNorm;
 import dev.jdiffusion.models.nn.Linear;
+import dev.jdiffusion.tensor.Autograd;
 import dev.jdiffusion.tensor.Buffers;
 import dev.jdiffusion.tensor.Tensor;
 
@@ -30,7 +31,9 @@ public final class Transformer2DModel {
     }
 
     /** @param x (N, H, W, C); @param context (N, L, crossAttentionDim) */
-    public Tensor forward(Tensor x, Tensor context) {
+    public Tensor forward(Tensor x, Tensor context) { return Autograd.block(() -> compute(x, context), x, context); }
+
+    private Tensor compute(Tensor x, Tensor context) {
         int n = x.dim(0), h = x.dim(1), wd = x.dim(2), c = x.dim(3);
         Tensor normed = norm.forward(x);
         Tensor t = projIn.forward(normed);

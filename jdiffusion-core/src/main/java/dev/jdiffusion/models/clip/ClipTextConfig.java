@@ -26,7 +26,7 @@ public record ClipTextConfig(
                 c.getInt("max_position_embeddings", 77),
                 act.equals("gelu") ? Activations.Kind.GELU : Activations.Kind.QUICK_GELU,
                 c.getDouble("layer_norm_eps", 1e-5),
-                c.getInt("eos_token_id", 2));
+                c.getInt("eos_token_id", 49407));  // transformers' CLIPTextConfig default
         if (cfg.hiddenSize <= 0)
             throw new dev.jdiffusion.io.ModelFormatException(c.file(), "hidden_size", "must be positive, got " + cfg.hiddenSize);
         if (cfg.numAttentionHeads <= 0)

@@ -2,10 +2,8 @@ package dev.jdiffusion.models.clip;
 
 import dev.jdiffusion.io.WeightSource;
 import dev.jdiffusion.models.nn.LayerNorm;
-import dev.jdiffusion.models.nn.Linear;
-import dev.jdiffusion.tensor.Activations;
-import dev.jdiffusion.tensor.Attention;
 import dev.jdiffusion.tensor.Tensor;
+import dev.jdiffusion.tensor.TensorOps;
 import dev.jdiffusion.tensor.WeightTensor;
 
 import java.util.ArrayList;
@@ -30,44 +28,63 @@ public final class ClipTextModel {
 
     private final ClipTextConfig config;
     private final WeightTensor tokenEmbedding, positionEmbedding;
-    private final List<EncoderLayer> layers = new ArrayList<>();
+    private final List<ClipEncoderLayer> layers = new ArrayList<>();
     private final LayerNorm finalLayerNorm;
+    /** Token ids [extraFirstId, extraFirstId + extraRows.length / hidden) read their embedding from extraRows. */
+    private final int extraFirstId;
+    private final float[] extraRows;
 
     public ClipTextModel(ClipTextConfig config, WeightSource weights) {
         this.config = config;
+        this.extraFirstId = config.vocabSize();
+        this.extraRows = new float[0];
         int d = config.hiddenSize();
         WeightSource w = weights.prefixed("text_model.");
         tokenEmbedding = w.get("embeddings.token_embedding.weight", config.vocabSize(), d);
         positionEmbedding = w.get("embeddings.position_embedding.weight", config.maxPositionEmbeddings(), d);
         for (int i = 0; i < config.numHiddenLayers(); i++)
-            layers.add(new EncoderLayer(w.prefixed("encoder.layers." + i + "."), config));
+            layers.add(new ClipEncoderLayer(w.prefixed("encoder.layers." + i + "."), d, config.intermediateSize(),
+                    config.numAttentionHeads(), config.hiddenAct(), config.layerNormEps(), true));
         finalLayerNorm = new LayerNorm(w, "final_layer_norm", d, config.layerNormEps());
     }
+
+    private ClipTextModel(ClipTextModel base, int extraFirstId, float[] extraRows) {
+        this.config = base.config;
+        this.tokenEmbedding = base.tokenEmbedding;
+        this.positionEmbedding = base.positionEmbedding;
+        this.layers.addAll(base.layers);
+        this.finalLayerNorm = base.finalLayerNorm;
+        this.extraFirstId = extraFirstId;
+        this.extraRows = extraRows;
+    }
+
+    /**
+     * This encoder with {@code rows.length / hidden_size} more token embeddings, for ids {@code firstId, firstId + 1, ...}
+     * (textual inversion: diffusers' resize_token_embeddings + setting the new rows, without copying the table; ids
+     * below vocab_size are shadowed, as diffusers overwrites those rows). Everything else is shared with this one.
+     */
+    public ClipTextModel withExtraTokens(int firstId, float[] rows) {
+        int d = config.hiddenSize();
+        if (rows.length % d != 0)
+            throw new IllegalArgumentException(rows.length + " values are not whole rows of width " + d);
+        if (firstId < 0) throw new IllegalArgumentException("token id " + firstId);
+        return new ClipTextModel(this, firstId, rows.clone());
+    }
+
+    /** Token ids accepted by {@link #forward}: the vocabulary and the extra tokens. */
+    public int tokenCount() { return Math.max(config.vocabSize(), extraFirstId + extraRows.length / config.hiddenSize()); }
 
     public ClipTextConfig config() { return config; }
 
     /** Encodes token ids: {@code ids[b]} is one sequence (all the same length, at most max_position_embeddings). */
     public Output forward(int[][] ids) {
-        int n = ids.length, len = ids[0].length, d = config.hiddenSize();
+        int len = ids[0].length;
         if (len > config.maxPositionEmbeddings())
             throw new IllegalArgumentException(len + " tokens exceed the text encoder's " + config.maxPositionEmbeddings());
-        float[] x = new float[n * len * d];
-        float[] pos = new float[d];
-        for (int b = 0; b < n; b++) {
-            for (int t = 0; t < len; t++) {
-                int id = ids[b][t];
-                if (id < 0 || id >= config.vocabSize())
-                    throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + config.vocabSize());
-                int off = (b * len + t) * d;
-                tokenEmbedding.copyTo((long) id * d, x, off, d);
-                positionEmbedding.copyTo((long) t * d, pos, 0, d);
-                for (int j = 0; j < d; j++) x[off + j] += pos[j];
-            }
-        }
-        Tensor h = new Tensor(x, n, len, d);
+        Tensor h = TensorOps.embed(ids, tokenEmbedding, positionEmbedding, extraFirstId, extraRows);
         List<Tensor> hidden = new ArrayList<>();
         hidden.add(h);
-        for (EncoderLayer layer : layers) {
+        for (ClipEncoderLayer layer : layers) {
             h = layer.forward(h);
             hidden.add(h);
         }
@@ -80,8 +97,9 @@ public final class ClipTextModel {
 
     /**
      * The end-of-text position of each sequence, as transformers picks it: with the legacy
-     * eos_token_id 2 of SD's configs, the first position of the highest id (49407 is the highest);
-     * otherwise the first position of eos_token_id.
+     * eos_token_id 2 of SD's configs, the first position of the highest id (end-of-text is CLIP's highest id,
+     * 49407, or 8513 in a vocabulary cut to 8,000 merges); otherwise the first position of eos_token_id
+     * (position 0 when there is none, as torch's argmax of all-false).
      */
     private Tensor pool(Tensor last, int[][] ids) {
         int n = ids.length, len = ids[0].length, d = config.hiddenSize();
@@ -95,33 +113,5 @@ public final class ClipTextModel {
             System.arraycopy(last.data(), (b * len + pick) * d, out, b * d, d);
         }
         return new Tensor(out, n, d);
-    }
-
-    private static final class EncoderLayer {
-        private final LayerNorm layerNorm1, layerNorm2;
-        private final Linear q, k, v, out, fc1, fc2;
-        private final int heads;
-        private final Activations.Kind act;
-
-        EncoderLayer(WeightSource w, ClipTextConfig c) {
-            int d = c.hiddenSize();
-            layerNorm1 = new LayerNorm(w, "layer_norm1", d, c.layerNormEps());
-            layerNorm2 = new LayerNorm(w, "layer_norm2", d, c.layerNormEps());
-            q = new Linear(w, "self_attn.q_proj", d, d, true);
-            k = new Linear(w, "self_attn.k_proj", d, d, true);
-            v = new Linear(w, "self_attn.v_proj", d, d, true);
-            out = new Linear(w, "self_attn.out_proj", d, d, true);
-            fc1 = new Linear(w, "mlp.fc1", d, c.intermediateSize(), true);
-            fc2 = new Linear(w, "mlp.fc2", c.intermediateSize(), d, true);
-            heads = c.numAttentionHeads();
-            act = c.hiddenAct();
-        }
-
-        Tensor forward(Tensor x) {
-            Tensor h = layerNorm1.forward(x);
-            Tensor a = Attention.attend(q.forward(h), k.forward(h), v.forward(h), heads, true);
-            x = out.forward(a, x);
-            return fc2.forward(Activations.map(fc1.forward(layerNorm2.forward(x)), act), x);
-        }
     }
 }

@@ -52,8 +52,11 @@ public final class ClipTokenizer {
     private final List<String> addedTokens;
     /** Merge ranks keyed by {@code first + " " + second} (symbols never hold a space). */
     private final Map<String, Integer> bpeRanks;
-    private final Map<String, int[]> cache = new ConcurrentHashMap<>();
+    private final Map<String, int[]> cache;
     private final int maxLength, bosId, eosId, padId, unkId;
+    /** transformers' len(tokenizer): distinct tokens of the vocabulary and the added tokens (the next added token's id). */
+    private final int size;
+    private volatile Map<Integer, String> decoder;
 
     private ClipTokenizer(Map<String, Integer> encoder, Map<String, Integer> addedTokensEncoder,
                           Map<String, Integer> bpeRanks, int maxLength, String bos, String eos, String pad, String unk) {
@@ -67,9 +70,29 @@ public final class ClipTokenizer {
         this.bosId = tokenToId(bos);
         this.eosId = tokenToId(eos);
         this.padId = tokenToId(pad);
+        this.cache = new ConcurrentHashMap<>();
         // As transformers seeds its cache: the regex can match these, and they are not BPE'd.
         cache.put(START_OF_TEXT, new int[]{tokenToId(START_OF_TEXT)});
         cache.put(END_OF_TEXT, new int[]{tokenToId(END_OF_TEXT)});
+        java.util.Set<String> distinct = new java.util.HashSet<>(encoder.keySet());
+        distinct.addAll(addedTokensEncoder.keySet());
+        this.size = distinct.size();
+    }
+
+    /** A copy with more added tokens (sharing the vocabulary, merges and BPE cache), as transformers' add_tokens. */
+    private ClipTokenizer(ClipTokenizer base, Map<String, Integer> addedTokensEncoder, int size) {
+        this.encoder = base.encoder;
+        this.addedTokensEncoder = addedTokensEncoder;
+        this.addedTokens = addedTokensEncoder.keySet().stream()
+                .sorted(Comparator.comparingInt(String::length).reversed()).toList();
+        this.bpeRanks = base.bpeRanks;
+        this.maxLength = base.maxLength;
+        this.unkId = base.unkId;
+        this.bosId = base.bosId;
+        this.eosId = base.eosId;
+        this.padId = base.padId;
+        this.cache = base.cache;  // BPE of text between added tokens does not depend on them
+        this.size = size;
     }
 
     /**
@@ -216,6 +239,87 @@ public final class ClipTokenizer {
         System.arraycopy(ids, 0, out, 1, ids.length);
         out[ids.length + 1] = eosId;
         return out;
+    }
+
+    /**
+     * A tokenizer that also splits off {@code tokens} (in order, new ids from {@link #size()} on), as
+     * transformers' {@code tokenizer.add_tokens(tokens)} with plain (non-special) tokens: they match case-sensitively
+     * in the raw text, longest first. Tokens this tokenizer already knows keep their id. This one is not changed.
+     */
+    public ClipTokenizer withAddedTokens(List<String> tokens) {
+        Map<String, Integer> added = new LinkedHashMap<>(addedTokensEncoder);
+        int next = size;
+        for (String t : tokens) {
+            if (t.isEmpty()) throw new IllegalArgumentException("an added token cannot be empty");
+            if (added.containsKey(t) || encoder.containsKey(t)) continue;
+            added.put(t, next++);
+        }
+        return new ClipTokenizer(this, Map.copyOf(added), next);
+    }
+
+    /** transformers' {@code len(tokenizer)}: the number of distinct tokens, which is the id the next added token gets. */
+    public int size() { return size; }
+
+    /**
+     * The id of a token of the vocabulary (a BPE symbol such as "cat" or "cat</w>") or an added token, or -1
+     * (transformers' {@code get_vocab().get(token)}).
+     */
+    public int tokenId(String token) {
+        Integer added = addedTokensEncoder.get(token);
+        return added != null ? added : encoder.getOrDefault(token, -1);
+    }
+
+    /**
+     * The text of some ids, as transformers' {@code decode} with {@code skip_special_tokens=False}: the BPE symbols
+     * joined, their bytes decoded as UTF-8 (malformed sequences become U+FFFD), {@code </w>} as a space. An id
+     * no token has becomes {@code <id>}.
+     */
+    public String decode(int[] ids) {
+        Map<Integer, String> dec = decoder;
+        if (dec == null) {
+            Map<Integer, String> d = HashMap.newHashMap(encoder.size() + addedTokensEncoder.size());
+            encoder.forEach((k, v) -> d.put(v, k));
+            addedTokensEncoder.forEach((k, v) -> d.put(v, k));
+            decoder = dec = d;
+        }
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        StringBuilder out = new StringBuilder();
+        for (int id : ids) {
+            String token = dec.get(id);
+            if (token == null || addedTokensEncoder.containsKey(token)) {
+                flush(bytes, out);
+                out.append(token == null ? "<" + id + ">" : token);
+                continue;
+            }
+            for (int i = 0; i < token.length(); i++) {
+                if (token.startsWith("</w>", i)) {
+                    flush(bytes, out);
+                    out.append(' ');
+                    i += 3;
+                    continue;
+                }
+                int b = byteOf(token.charAt(i));
+                if (b < 0) {
+                    flush(bytes, out);
+                    out.append(token.charAt(i));
+                } else {
+                    bytes.write(b);
+                }
+            }
+        }
+        flush(bytes, out);
+        return out.toString();
+    }
+
+    private static void flush(java.io.ByteArrayOutputStream bytes, StringBuilder out) {
+        if (bytes.size() == 0) return;
+        out.append(new String(bytes.toByteArray(), StandardCharsets.UTF_8));
+        bytes.reset();
+    }
+
+    private static int byteOf(char c) {
+        for (int b = 0; b < 256; b++) if (BYTE_ENCODER[b] == c) return b;
+        return -1;
     }
 
     /** Sequence length the text encoder takes, bos and eos included (model_max_length, 77). */

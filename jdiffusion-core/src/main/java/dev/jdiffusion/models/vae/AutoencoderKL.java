@@ -47,10 +47,18 @@ public final class AutoencoderKL {
         return decoder.forward(postQuantConv == null ? z : postQuantConv.forward(z));
     }
 
+    /**
+     * The encoder's raw output for an image in [-1, 1]: (N, H/f, W/f, 2·latent_channels), the posterior's mean
+     * then its log-variance (unclamped), as diffusers' {@code DiagonalGaussianDistribution} receives it.
+     */
+    public Tensor encodeMoments(Tensor image) {
+        Tensor moments = encoder.forward(image);
+        return quantConv == null ? moments : quantConv.forward(moments);
+    }
+
     /** Encodes an image in [-1, 1] to the latent distribution (before scaling). */
     public LatentDist encode(Tensor image) {
-        Tensor moments = encoder.forward(image);
-        if (quantConv != null) moments = quantConv.forward(moments);
+        Tensor moments = encodeMoments(image);
         int lc = config.latentChannels(), pixels = moments.size() / (2 * lc);
         float[] m = moments.data(), mean = new float[pixels * lc], std = new float[pixels * lc];
         for (int p = 0; p < pixels; p++) {

@@ -22,7 +22,7 @@ class HubFilesTest {
     private static List<String> names(List<RepoSibling> s) { return s.stream().map(RepoSibling::rfilename).toList(); }
 
     @Test
-    void pipelinePartsExceptTheSafetyCheckerWithOneSetOfWeightsEach() throws Exception {
+    void pipelinePartsWithOneSetOfWeightsEachAndTheSafetyCheckerUnlessTurnedOff() throws Exception {
         JsonNode idx = index("""
                 {"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"],
                  "text_encoder": ["transformers", "CLIPTextModel"], "tokenizer": ["transformers", "CLIPTokenizer"],
@@ -42,11 +42,18 @@ class HubFilesTest {
                 "feature_extractor/preprocessor_config.json", "vae_decoder/model.onnx");
 
         // No variant: the plain safetensors; a part with fp16 safetensors only gets those, not the .bin.
-        assertEquals(List.of("unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+        List<String> pipeline = List.of("unet/config.json", "unet/diffusion_pytorch_model.safetensors",
                 "text_encoder/config.json", "text_encoder/model.fp16.safetensors",
                 "tokenizer/vocab.json", "tokenizer/merges.txt", "tokenizer/special_tokens_map.json",
-                "tokenizer/tokenizer_config.json", "scheduler/scheduler_config.json"),
-                names(HubFiles.forPipeline(all, idx, null)));
+                "tokenizer/tokenizer_config.json", "scheduler/scheduler_config.json");
+        List<String> checker = List.of("safety_checker/config.json", "safety_checker/model.safetensors",
+                "feature_extractor/preprocessor_config.json");
+        List<String> all2 = new java.util.ArrayList<>(pipeline);
+        all2.addAll(checker);
+        assertEquals(all2, names(HubFiles.forPipeline(all, idx, null)));
+        assertEquals(all2, names(HubFiles.forPipeline(all, idx, null, true)));
+        // --no-safety-checker: neither the checker nor its feature extractor; the image encoder never.
+        assertEquals(pipeline, names(HubFiles.forPipeline(all, idx, null, false)));
         assertEquals(List.of("unet/config.json", "unet/diffusion_pytorch_model.fp16.safetensors",
                 "text_encoder/config.json", "text_encoder/model.fp16.safetensors"),
                 names(HubFiles.forPipeline(all, idx, "fp16")).subList(0, 4));
@@ -78,6 +85,23 @@ class HubFilesTest {
                 + " vae/diffusion_pytorch_model.fp16.bin), and jdiffusion reads a diffusers folder's weights from"
                 + " .safetensors only; nothing was downloaded. Look for a safetensors revision of the repo (--revision),"
                 + " or convert the weights to safetensors", e.getMessage());
+    }
+
+    @Test
+    void aSafetyCheckerWithPickledWeightsOnlySaysHowToGoWithoutIt() throws Exception {
+        JsonNode idx = index("""
+                {"unet": ["diffusers", "UNet2DConditionModel"],
+                 "safety_checker": ["stable_diffusion", "StableDiffusionSafetyChecker"],
+                 "feature_extractor": ["transformers", "CLIPImageProcessor"]}""");
+        var files = siblings("unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+                "safety_checker/config.json", "safety_checker/pytorch_model.bin", "feature_extractor/preprocessor_config.json");
+        HubException e = assertThrows(HubException.class, () -> HubFiles.forPipeline(files, idx, null));
+        assertEquals("safety_checker: the repo has this part's weights only as pickled .bin files"
+                + " (safety_checker/pytorch_model.bin), and jdiffusion reads a diffusers folder's weights from .safetensors only;"
+                + " nothing was downloaded. Look for a safetensors revision of the repo (--revision), or convert the weights"
+                + " to safetensors, or download without the safety checker (--no-safety-checker)", e.getMessage());
+        assertEquals(List.of("unet/config.json", "unet/diffusion_pytorch_model.safetensors"),
+                names(HubFiles.forPipeline(files, idx, null, false)));
     }
 
     @Test
