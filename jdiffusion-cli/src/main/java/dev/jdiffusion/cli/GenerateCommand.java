@@ -39,7 +39,8 @@ import java.util.concurrent.Callable;
 final class GenerateCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
-    @Option(names = "--model", required = true, description = "Model: a diffusers folder, a single-file .safetensors/.ckpt checkpoint, or a Hugging Face repo id (org/name) already in the local Hugging Face cache.")
+    @Option(names = "--model", description = "Model: a diffusers folder, a single-file .safetensors/.ckpt checkpoint, or a Hugging Face repo id (org/name) already in the local Hugging Face cache"
+            + " (default: the bundled model, " + BundledModel.RELATIVE + ", 64x64 emoji).")
     String model;
 
     @Option(names = "--config", description = "Single-file checkpoints of non-standard size: a diffusers folder whose configs describe it.")
@@ -64,7 +65,7 @@ final class GenerateCommand implements Callable<Integer> {
             description = "Classifier-free guidance scale; 1 or less turns it off (default: ${DEFAULT-VALUE}).")
     double guidance;
 
-    @Option(names = "--sampler", defaultValue = "euler_a", description = "Sampler (default: ${DEFAULT-VALUE}): ${COMPLETION-CANDIDATES}.",
+    @Option(names = "--sampler", description = "Sampler (default: euler_a; with the bundled model, its own scheduler, dpmpp_2m): ${COMPLETION-CANDIDATES}.",
             completionCandidates = SamplerNames.class)
     String sampler;
 
@@ -160,7 +161,7 @@ final class GenerateCommand implements Callable<Integer> {
         validate();
         RgbImage init = initImage == null ? null : PngFiles.read(initImage).image();
         GenerationRequest.Builder b = GenerationRequest.builder(prompt).negativePrompt(negativePrompt).steps(steps)
-                .guidanceScale(guidance).sampler(sampler).batchSize(batch).clipSkip(clipSkip)
+                .guidanceScale(guidance).batchSize(batch).clipSkip(clipSkip)
                 .size(width == null ? 0 : width, height == null ? 0 : height);
         if (seed != null) b.seed(seed);
         if (init != null) b.initImage(init, strength);
@@ -172,7 +173,10 @@ final class GenerateCommand implements Callable<Integer> {
         List<PilImage> controls = new ArrayList<>();
         for (Path p : controlImages) controls.add(readImage("--control-image", p));
 
-        StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(ModelLocator.resolve(model),
+        Path modelPath = model != null ? ModelLocator.resolve(model) : BundledModel.locate();
+        if (sampler == null) sampler = model != null ? "euler_a" : BundledModel.sampler(modelPath);
+        b.sampler(sampler);
+        StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(modelPath,
                 new LoadOptions(config, predictionType == null ? null : PredictionType.parse(predictionType), vae, !noSafetyChecker));
         if (watermark != null) checkWatermarkSize(pipeline, init);
         for (int i = 0; i < controlNets.size(); i++) {
@@ -214,7 +218,7 @@ final class GenerateCommand implements Callable<Integer> {
     }
 
     private void validate() {
-        if (!Schedulers.names().contains(sampler))
+        if (sampler != null && !Schedulers.names().contains(sampler))
             throw new ParameterException(spec.commandLine(), "unknown sampler '" + sampler + "'; valid samplers: "
                     + String.join(", ", Schedulers.names()));
         if (steps < 1) throw new ParameterException(spec.commandLine(), "--steps must be at least 1");

@@ -29,7 +29,8 @@ import java.util.concurrent.CountDownLatch;
 final class ServeCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
-    @Option(names = "--model", required = true, description = "The model to start with: a diffusers folder, a single-file .safetensors/.ckpt checkpoint, or a Hugging Face repo id in the local cache.")
+    @Option(names = "--model", description = "The model to start with: a diffusers folder, a single-file .safetensors/.ckpt checkpoint, or a Hugging Face repo id in the local cache"
+            + " (default: the bundled model, " + BundledModel.RELATIVE + ").")
     String model;
 
     @Option(names = "--models-dir", description = "A folder of further models (diffusers folders, .safetensors, .ckpt) that clients may switch to with sd_model_checkpoint.")
@@ -89,7 +90,7 @@ final class ServeCommand implements Callable<Integer> {
         if (!JDiffusionServer.isLoopback(host) && credentials.isEmpty())
             err.println("jdiffusion: warning: listening on " + host + " without --api-auth: anyone who can reach this machine can use the server");
         Limits d = Limits.DEFAULTS;
-        ServerOptions options = new ServerOptions(ModelLocator.resolve(model), modelsDir, new LoadOptions(config, prediction, vae),
+        ServerOptions options = new ServerOptions(model != null ? ModelLocator.resolve(model) : BundledModel.locate(), modelsDir, new LoadOptions(config, prediction, vae),
                 host, port, credentials, queueSize, corsOrigins, outputDir,
                 new Limits(maxBodyMb << 20, maxSize, d.maxImages(), d.maxSteps(), d.maxInputPixels()));
         JDiffusionServer server;
