@@ -36,6 +36,12 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--models-dir", description = "A folder of further models (diffusers folders, .safetensors, .ckpt) that clients may switch to with sd_model_checkpoint.")
     Path modelsDir;
 
+    @Option(names = "--lora-dir", paramLabel = "DIR", description = "Where a prompt's <lora:NAME:SCALE> tags find NAME.safetensors (A1111's models/Lora); listed by /sdapi/v1/loras.")
+    Path loraDir;
+
+    @Option(names = "--embeddings-dir", paramLabel = "DIR", description = "Textual-inversion embeddings every prompt may use (A1111's embeddings/); those for another model width are skipped. Listed by /sdapi/v1/embeddings.")
+    Path embeddingsDir;
+
     @Option(names = "--config", description = "Single-file --model of non-standard size: a diffusers folder whose configs describe it.")
     Path config;
 
@@ -79,6 +85,10 @@ final class ServeCommand implements Callable<Integer> {
         if (maxSize < 8) throw new ParameterException(spec.commandLine(), "--max-size must be at least 8");
         if (modelsDir != null && !Files.isDirectory(modelsDir))
             throw new ParameterException(spec.commandLine(), "--models-dir " + modelsDir + ": not a folder");
+        if (loraDir != null && !Files.isDirectory(loraDir))
+            throw new ParameterException(spec.commandLine(), "--lora-dir " + loraDir + ": not a folder");
+        if (embeddingsDir != null && !Files.isDirectory(embeddingsDir))
+            throw new ParameterException(spec.commandLine(), "--embeddings-dir " + embeddingsDir + ": not a folder");
         PredictionType prediction = null;
         if (predictionType != null) {
             try {
@@ -92,7 +102,7 @@ final class ServeCommand implements Callable<Integer> {
         Limits d = Limits.DEFAULTS;
         ServerOptions options = new ServerOptions(model != null ? ModelLocator.resolve(model) : BundledModel.locate(), modelsDir, new LoadOptions(config, prediction, vae),
                 host, port, credentials, queueSize, corsOrigins, outputDir,
-                new Limits(maxBodyMb << 20, maxSize, d.maxImages(), d.maxSteps(), d.maxInputPixels()));
+                new Limits(maxBodyMb << 20, maxSize, d.maxImages(), d.maxSteps(), d.maxInputPixels()), loraDir, embeddingsDir);
         JDiffusionServer server;
         try {
             server = JDiffusionServer.start(options);

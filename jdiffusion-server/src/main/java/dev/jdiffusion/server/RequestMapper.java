@@ -4,10 +4,14 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.jdiffusion.image.PilImage;
 import dev.jdiffusion.image.PngFiles;
 import dev.jdiffusion.image.RgbImage;
 import dev.jdiffusion.pipelines.GenerationParameters;
 
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -24,15 +28,24 @@ import java.util.concurrent.ThreadLocalRandom;
  */
 final class RequestMapper {
     private static final JsonNodeFactory JSON = JsonNodeFactory.instance;
+    /**
+     * Inpainting defaults when a request leaves them out: A1111's web page ("Whole picture", 32 pixels of padding
+     * for "Only masked"). A1111's API model defaults to inpaint_full_res true with 0 padding; clients such as the
+     * web page send both fields.
+     */
+    static final boolean INPAINT_FULL_RES = false;
+    static final int INPAINT_FULL_RES_PADDING = 32;
 
     private final ObjectNode body;
     private final ObjectNode echo;
+    private final ServerOptions options;
     private final Limits limits;
 
-    private RequestMapper(JsonNode body, Limits limits) {
+    private RequestMapper(JsonNode body, ServerOptions options) {
         if (body == null || !body.isObject()) throw new ApiException(422, null, "the request body must be a JSON object");
         this.body = (ObjectNode) body.deepCopy();
-        this.limits = limits;
+        this.options = options;
+        this.limits = options.limits();
         this.echo = JSON.objectNode();
     }
 
@@ -80,6 +93,11 @@ final class RequestMapper {
             echo.putNull("init_images");
             echo.put("resize_mode", 0);
             echo.putNull("mask");
+            echo.put("mask_blur", 4);
+            echo.put("inpainting_fill", 0);
+            echo.put("inpaint_full_res", INPAINT_FULL_RES);
+            echo.put("inpaint_full_res_padding", INPAINT_FULL_RES_PADDING);
+            echo.put("inpainting_mask_invert", 0);
             echo.putNull("image_cfg_scale");
             echo.put("include_init_images", false);
         } else {
@@ -87,12 +105,12 @@ final class RequestMapper {
         }
     }
 
-    static GenerationPlan txt2img(JsonNode body, Limits limits, ServerSettings settings, ModelRegistry registry, String taskId) {
-        return new RequestMapper(body, limits).map(false, settings, registry, taskId);
+    static GenerationPlan txt2img(JsonNode body, ServerOptions options, ServerSettings settings, ModelRegistry registry, String taskId) {
+        return new RequestMapper(body, options).map(false, settings, registry, taskId);
     }
 
-    static GenerationPlan img2img(JsonNode body, Limits limits, ServerSettings settings, ModelRegistry registry, String taskId) {
-        return new RequestMapper(body, limits).map(true, settings, registry, taskId);
+    static GenerationPlan img2img(JsonNode body, ServerOptions options, ServerSettings settings, ModelRegistry registry, String taskId) {
+        return new RequestMapper(body, options).map(true, settings, registry, taskId);
     }
 
     private GenerationPlan map(boolean img2img, ServerSettings settings, ModelRegistry registry, String taskId) {
@@ -179,7 +197,13 @@ final class RequestMapper {
 
         List<RgbImage> init = List.of();
         double strength = 0.75;
+        PilImage mask = null;
+        Integer paddingMaskCrop = null;
         if (img2img) {
+            String maskField = string("mask", null);
+            JsonNode initField = body.get("init_images");
+            if (maskField != null && !maskField.isEmpty() && (initField == null || initField.isNull()))
+                throw new ApiException(422, "mask", "a mask needs init_images: the picture whose masked part is repainted");
             init = initImages();
             if (init.size() > 1) {
                 if (init.size() > batchSize)
@@ -191,9 +215,20 @@ final class RequestMapper {
             if (!(strength > 0 && strength <= 1)) throw ApiException.badField("denoising_strength", "must be in (0, 1], got " + strength);
             if (integer("resize_mode", 0) != 0)
                 throw ApiException.badField("resize_mode", "only 0 (just resize) is available");
-            String mask = string("mask", null);
-            // Hook for inpainting: decode the mask here (like init_images) and carry it in the plan.
-            if (mask != null && !mask.isEmpty()) throw ApiException.badField("mask", "inpainting is not available yet");
+            if (maskField != null && !maskField.isEmpty()) {
+                mask = decodeMask(maskField, "mask", limits.maxInputPixels());
+                long invert = integer("inpainting_mask_invert", 0);
+                if (invert != 0 && invert != 1) throw ApiException.badField("inpainting_mask_invert", "must be 0 or 1, got " + invert);
+                if (invert == 1) mask = inverted(mask);
+                if (flag("inpaint_full_res", INPAINT_FULL_RES)) {
+                    long padding = integer("inpaint_full_res_padding", INPAINT_FULL_RES_PADDING);
+                    if (padding < 0 || padding > limits.maxSide())
+                        throw ApiException.badField("inpaint_full_res_padding", "must be from 0 to " + limits.maxSide() + ", got " + padding);
+                    paddingMaskCrop = (int) padding;
+                }
+            }
+            // mask_blur and inpainting_fill are accepted and ignored: the library blends the repainted part with the
+            // mask's own edge and starts the masked part from the init image (A1111's "original").
         }
 
         long seed = integer("seed", -1), subseed = integer("subseed", -1);
@@ -213,7 +248,8 @@ final class RequestMapper {
             echo.putNull("mask");
         }
         return new GenerationPlan(taskId, img2img, checkpoint, keepCheckpoint, prompt, negative, seeds, subseeds, sampler,
-                steps, cfg, width, height, batchSize, nIter, clipSkip, init, strength, send, save, echo);
+                steps, cfg, width, height, batchSize, nIter, clipSkip, init, strength, mask, paddingMaskCrop,
+                options.loraDir(), options.embeddingsDir(), send, save, echo);
     }
 
     /** A1111's "infotext" field: the parameters of a pasted infotext fill the fields the request leaves unset. */
@@ -273,6 +309,10 @@ final class RequestMapper {
 
     /** A base64 image (optionally a data: URI), A1111's decode_base64_to_image without fetching URLs. */
     static PngFiles.Read decodeImage(String encoded, String field, long maxPixels) {
+        return read(base64(encoded, field), field, maxPixels);
+    }
+
+    private static byte[] base64(String encoded, String field) {
         String s = encoded.strip();
         if (s.startsWith("http://") || s.startsWith("https://"))
             throw ApiException.badField(field, "URLs are not fetched; send the image as base64");
@@ -288,11 +328,53 @@ final class RequestMapper {
             throw ApiException.badField(field, "not valid base64 (" + e.getMessage() + ")");
         }
         if (bytes.length == 0) throw ApiException.badField(field, "empty image");
+        return bytes;
+    }
+
+    private static PngFiles.Read read(byte[] bytes, String field, long maxPixels) {
         try {
             return PngFiles.decode(bytes, maxPixels);
         } catch (IOException e) {
             throw ApiException.badField(field, e.getMessage());
         }
+    }
+
+    /**
+     * A1111's inpainting mask: white (grey ≥ 128) is repainted, black kept. Decoded as init_images are (same errors,
+     * naming {@code field}), kept in its own mode; a mask with transparency is read from its alpha channel, as A1111's
+     * create_binary_mask does.
+     */
+    static PilImage decodeMask(String encoded, String field, long maxPixels) {
+        byte[] bytes = base64(encoded, field);
+        read(bytes, field, maxPixels);  // the same checks and messages as an init image
+        PilImage pixels;
+        try {
+            BufferedImage img = ImageIO.read(new ByteArrayInputStream(bytes));
+            if (img == null) throw ApiException.badField(field, "not an image format jdiffusion can read (PNG, JPEG, BMP, GIF)");
+            pixels = PilImage.fromBufferedImage(img);
+        } catch (IOException | RuntimeException e) {
+            if (e instanceof ApiException a) throw a;
+            throw ApiException.badField(field, "cannot decode image: " + e.getMessage());
+        }
+        if (pixels.mode().alpha) {
+            int bands = pixels.mode().bands;
+            byte[] alpha = new byte[pixels.width() * pixels.height()];
+            boolean opaque = true;
+            for (int p = 0; p < alpha.length; p++) {
+                alpha[p] = pixels.pixels()[p * bands + bands - 1];
+                opaque &= alpha[p] == (byte) 255;
+            }
+            return opaque ? pixels.convert(PilImage.Mode.L) : new PilImage(pixels.width(), pixels.height(), PilImage.Mode.L, alpha);
+        }
+        return pixels;
+    }
+
+    /** A1111's inpainting_mask_invert: ImageOps.invert of the grey mask (what was repainted is kept and the reverse). */
+    static PilImage inverted(PilImage mask) {
+        PilImage grey = mask.convert(PilImage.Mode.L);
+        byte[] out = new byte[grey.pixels().length];
+        for (int i = 0; i < out.length; i++) out[i] = (byte) (255 - (grey.pixels()[i] & 0xff));
+        return new PilImage(grey.width(), grey.height(), PilImage.Mode.L, out);
     }
 
     private void refuseUnlessDefault(String field, boolean dflt, String why) {
@@ -329,6 +411,15 @@ final class RequestMapper {
         if (v == null || v.isNull()) return dflt;
         if (!v.isNumber() || !Double.isFinite(v.asDouble())) throw ApiException.badField(field, "must be a number, got " + v);
         return v.asDouble();
+    }
+
+    /** A1111's bool fields that clients also send as 0/1. */
+    private boolean flag(String field, boolean dflt) {
+        JsonNode v = body.get(field);
+        if (v == null || v.isNull()) return dflt;
+        if (v.isBoolean()) return v.asBoolean();
+        if (v.isIntegralNumber() && (v.asLong() == 0 || v.asLong() == 1)) return v.asLong() == 1;
+        throw ApiException.badField(field, "must be true or false (or 1 or 0), got " + v);
     }
 
     private boolean bool(String field, boolean dflt) {

@@ -10,6 +10,9 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jdiffusion.image.PngFiles;
 import dev.jdiffusion.image.RgbImage;
 import dev.jdiffusion.io.ModelFormatException;
+import dev.jdiffusion.io.SafeTensors;
+import dev.jdiffusion.pipelines.Adapters;
+import dev.jdiffusion.pipelines.GenerationRequest;
 import dev.jdiffusion.pipelines.GenerationCancelledException;
 import dev.jdiffusion.pipelines.GenerationParameters;
 import dev.jdiffusion.pipelines.GenerationResult;
@@ -62,6 +65,10 @@ final class SdApi {
 
     SdApi(ServerOptions options) {
         this.options = options;
+        if (options.loraDir() != null && !Files.isDirectory(options.loraDir()))
+            throw new IllegalArgumentException("--lora-dir " + options.loraDir() + ": not a folder");
+        if (options.embeddingsDir() != null && !Files.isDirectory(options.embeddingsDir()))
+            throw new IllegalArgumentException("--embeddings-dir " + options.embeddingsDir() + ": not a folder");
         this.registry = new ModelRegistry(options.model(), options.modelsDir(), options.loadOptions());
         this.registry.pipeline(registry.initialCheckpoint());  // a broken model fails at start, not at the first request
         this.settings = new ServerSettings(registry, options.outputDir());
@@ -162,14 +169,8 @@ final class SdApi {
                 o.putArray("img2img");
                 yield json(o);
             }
-            // Hook for LoRA and textual inversion: list what the library finds (A1111's names and fields).
-            case "GET /sdapi/v1/loras" -> json(NODES.arrayNode());
-            case "GET /sdapi/v1/embeddings" -> {
-                ObjectNode o = NODES.objectNode();
-                o.putObject("loaded");
-                o.putObject("skipped");
-                yield json(o);
-            }
+            case "GET /sdapi/v1/loras" -> json(loras());
+            case "GET /sdapi/v1/embeddings" -> json(embeddings());
             case "GET /sdapi/v1/sd-vae", "GET /sdapi/v1/script-info", "GET /sdapi/v1/upscalers",
                  "GET /sdapi/v1/latent-upscale-modes", "GET /sdapi/v1/hypernetworks", "GET /sdapi/v1/face-restorers",
                  "GET /sdapi/v1/realesrgan-models", "GET /sdapi/v1/prompt-styles", "GET /sdapi/v1/extensions" -> json(NODES.arrayNode());
@@ -209,14 +210,14 @@ final class SdApi {
     // ---------------------------------------------------------------------------------------------- generation
 
     /** What a finished job hands back to its request. */
-    private record Outcome(List<RgbImage> images, List<String> infotexts, String jobTimestamp, String modelName) {}
+    private record Outcome(List<RgbImage> images, List<String> infotexts, List<Boolean> nsfw, String jobTimestamp, String modelName) {}
 
     private HttpExchange.Response generate(HttpExchange ex, boolean img2img) {
         JsonNode body = body(ex);
         String taskId = taskId(body);
         GenerationPlan plan = img2img
-                ? RequestMapper.img2img(body, options.limits(), settings, registry, taskId)
-                : RequestMapper.txt2img(body, options.limits(), settings, registry, taskId);
+                ? RequestMapper.img2img(body, options, settings, registry, taskId)
+                : RequestMapper.txt2img(body, options, settings, registry, taskId);
         JobQueue.Job job = queue.submit(taskId, j -> run(plan, j));
         ex.onDisconnect(() -> queue.cancel(job));
         Outcome outcome;
@@ -263,17 +264,19 @@ final class SdApi {
         try {
             List<RgbImage> images = new ArrayList<>();
             List<String> infotexts = new ArrayList<>();
+            List<Boolean> nsfw = new ArrayList<>();
             for (int i = 0; i < plan.imageCount(); i++) {
                 if (progress.interrupted() || job.cancelled) break;
                 progress.nextImage(i);
                 GenerationResult r = pipeline.generate(plan.request(i), listener(job, pipeline));
                 images.add(r.images().getFirst());
                 infotexts.add(r.parameters().getFirst());
+                nsfw.add(r.nsfw(0));
             }
             if (job.cancelled) throw new GenerationCancelledException(0, 0);
             if (plan.saveImages()) save(plan, images, infotexts, now);
             if (plan.keepCheckpoint()) settings.checkpoint(plan.checkpoint());
-            return new Outcome(images, infotexts, STAMP.format(now), pipeline.modelName());
+            return new Outcome(images, infotexts, nsfw, STAMP.format(now), pipeline.modelName());
         } finally {
             progress.end();
         }
@@ -379,7 +382,9 @@ final class SdApi {
         info.put("clip_skip", plan.clipSkip());
         info.put("is_using_inpainting_conditioning", false);
         info.put("version", "jdiffusion");
-        // Hook for the safety checker: a per-image flag list here (and in the PNG/infotext) when it exists.
+        // The safety checker's flag per image (flagged images come back black); all false without a checker.
+        ArrayNode nsfw = info.putArray("nsfw");
+        o.nsfw().forEach(nsfw::add);
         resp.put("info", write(info));
         return resp;
     }
@@ -503,6 +508,87 @@ final class SdApi {
         return a;
     }
 
+    /**
+     * A1111's /sdapi/v1/loras: the LoRA files in --lora-dir and below (.safetensors, .pt, .ckpt, as a prompt's
+     * {@code <lora:NAME:...>} tag finds them), read afresh on each call. name and alias are the file's stem (what a tag
+     * names); metadata is the safetensors header's {@code __metadata__}, JSON-looking values parsed as A1111 does.
+     */
+    private ArrayNode loras() {
+        ArrayNode a = NODES.arrayNode();
+        Path dir = options.loraDir();
+        if (dir == null) return a;
+        List<Path> files;
+        try (var walk = Files.walk(dir, java.nio.file.FileVisitOption.FOLLOW_LINKS)) {
+            files = walk.filter(Files::isRegularFile).filter(f -> {
+                String n = f.getFileName().toString().toLowerCase(Locale.ROOT);
+                return !n.startsWith(".") && (n.endsWith(".safetensors") || n.endsWith(".pt") || n.endsWith(".ckpt"));
+            }).sorted().toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException("reading the LoRA folder " + dir + ": " + e.getMessage(), e);
+        }
+        for (Path f : files) {
+            String name = f.getFileName().toString();
+            String stem = name.substring(0, name.lastIndexOf('.'));
+            ObjectNode o = a.addObject();
+            o.put("name", stem);
+            o.put("alias", stem);
+            o.put("path", f.toAbsolutePath().normalize().toString());
+            o.set("metadata", safetensorsMetadata(f));
+        }
+        return a;
+    }
+
+    /** A safetensors file's __metadata__ (A1111's read_metadata_from_safetensors); {} for other or unreadable files. */
+    private static ObjectNode safetensorsMetadata(Path file) {
+        ObjectNode m = NODES.objectNode();
+        if (!file.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".safetensors")) return m;
+        Map<String, String> metadata;
+        try {
+            metadata = SafeTensors.open(file).metadata();
+        } catch (RuntimeException e) {
+            return m;  // A1111 lists a LoRA whose metadata it cannot read with none
+        }
+        metadata.forEach((k, v) -> {
+            if (v.startsWith("{")) {
+                try {
+                    m.set(k, JSON.readTree(v));
+                    return;
+                } catch (IOException e) {
+                    // not JSON after all: kept as text
+                }
+            }
+            m.put(k, v);
+        });
+        return m;
+    }
+
+    /**
+     * A1111's /sdapi/v1/embeddings for the current model: the embeddings in --embeddings-dir read as a request reads
+     * them (the library's textual-inversion loader), "loaded" those whose vectors fit the model's text encoder and
+     * "skipped" the others (made for another architecture). Keys are the trigger words a prompt uses.
+     */
+    private ObjectNode embeddings() {
+        ObjectNode o = NODES.objectNode();
+        ObjectNode loaded = o.putObject("loaded"), skipped = o.putObject("skipped");
+        Path dir = options.embeddingsDir();
+        if (dir == null) return o;
+        StableDiffusionPipeline pipeline = registry.pipeline(settings.checkpoint());
+        Adapters adapters = Adapters.of(GenerationRequest.builder("").embeddingsDirectory(dir).build());
+        var found = pipeline.model().withAdapters(adapters).embeddings();
+        for (var e : found.entries()) embedding(loaded, e.trigger(), e.embedding().width(), e.count());
+        for (var e : found.skipped()) embedding(skipped, e.trigger(), e.embedding().width(), e.count());
+        return o;
+    }
+
+    private static void embedding(ObjectNode into, String name, int width, int vectors) {
+        ObjectNode e = into.putObject(name);
+        e.putNull("step");
+        e.putNull("sd_checkpoint");
+        e.putNull("sd_checkpoint_name");
+        e.put("shape", width);
+        e.put("vectors", vectors);
+    }
+
     private static ArrayNode samplers() {
         ArrayNode a = NODES.arrayNode();
         for (Samplers.Sampler s : Samplers.ALL) {
@@ -570,6 +656,8 @@ final class SdApi {
         o.put("api_auth", options.credentials().isEmpty() ? null : "<set>");
         o.put("ckpt", options.model().toString());
         o.put("ckpt_dir", options.modelsDir() == null ? null : options.modelsDir().toString());
+        o.put("lora_dir", options.loraDir() == null ? null : options.loraDir().toString());
+        o.put("embeddings_dir", options.embeddingsDir() == null ? null : options.embeddingsDir().toString());
         o.put("cors_allow_origins", String.join(",", options.corsOrigins()));
         o.put("queue_size", options.queueSize());
         return o;
