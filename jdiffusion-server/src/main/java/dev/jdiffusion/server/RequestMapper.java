@@ -29,12 +29,11 @@ import java.util.concurrent.ThreadLocalRandom;
 final class RequestMapper {
     private static final JsonNodeFactory JSON = JsonNodeFactory.instance;
     /**
-     * Inpainting defaults when a request leaves them out: A1111's web page ("Whole picture", 32 pixels of padding
-     * for "Only masked"). A1111's API model defaults to inpaint_full_res true with 0 padding; clients such as the
-     * web page send both fields.
+     * Inpainting defaults when a request leaves them out: A1111's API model (StableDiffusionProcessingImg2Img's
+     * inpaint_full_res true, "only masked", with 0 pixels of padding); A1111's web page sends both fields.
      */
-    static final boolean INPAINT_FULL_RES = false;
-    static final int INPAINT_FULL_RES_PADDING = 32;
+    static final boolean INPAINT_FULL_RES = true;
+    static final int INPAINT_FULL_RES_PADDING = 0;
 
     private final ObjectNode body;
     private final ObjectNode echo;

@@ -165,6 +165,7 @@ class LibraryFeaturesApiTest {
                 .put("cfg_scale", 7.5).put("seed", seed).put("width", w).put("height", h).put("denoising_strength", 1.0)
                 .put("mask", b64(IMAGE_CONTROL.resolve("inputs").resolve(mask)))
                 .put("mask_blur", 4).put("inpainting_fill", 1)  // accepted, ignored
+                .put("inpaint_full_res", false)  // "whole picture" (A1111's API defaults to "only masked", padding 0)
                 .put("override_settings_restore_afterwards", true);
         req.putObject("override_settings").put("sd_model_checkpoint", "image-control/tiny-sd15-inpaint");
         req.putArray("init_images").add(b64(IMAGE_CONTROL.resolve("inputs").resolve(init)));
