@@ -78,6 +78,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--train", description = "Time training instead: a UNet and a VAE training step (forward + backward of every weight) at --batch, next to their forward passes.")
     boolean train;
 
+    @Option(names = "--no-vae", description = "With --train: time the UNet only (the full-size VAE at 256² costs minutes per step).")
+    boolean noVae;
+
     @Option(names = "--gradient-checkpointing", description = "With --train: recompute blocks in the backward pass.")
     boolean gradientCheckpointing;
     @Option(names = "--safety-checker", description = "Time the safety checker instead, on one --width x --height image:"
@@ -204,7 +207,7 @@ final class BenchCommand implements Callable<Integer> {
         List<TrainingBenchmark.Result> results = new ArrayList<>();
         results.add(TrainingBenchmark.unet(UNet2DConditionConfig.from(unetConfig), unetWeights, batch, height / factor, width / factor,
                 repeat, gradientCheckpointing, log));
-        results.add(TrainingBenchmark.vae(vc, vaeWeights, batch, height, width, repeat, gradientCheckpointing, log));
+        if (!noVae) results.add(TrainingBenchmark.vae(vc, vaeWeights, batch, height, width, repeat, gradientCheckpointing, log));
         long rss = Benchmark.peakRss();
         if (json) {
             ObjectMapper m = new ObjectMapper();

@@ -35,8 +35,12 @@ public final class Parameters {
      */
     public WeightSource source(String part, WeightSource base, Predicate<String> trained) {
         return new WeightSource() {
-            @Override public WeightTensor get(String name) {
-                WeightTensor w = base.get(name);
+            @Override public WeightTensor get(String name) { return trainable(name, base.get(name)); }
+
+            // Sources that make weights from the expected shape (RandomWeights: full-size benchmarks) need it asked.
+            @Override public WeightTensor get(String name, int... shape) { return trainable(name, base.get(name, shape)); }
+
+            private WeightTensor trainable(String name, WeightTensor w) {
                 if (!trained.test(name)) return w;
                 Parameter p = byName.get(part + "." + name);
                 if (p == null) {
