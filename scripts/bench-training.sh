@@ -20,7 +20,7 @@ PY=${REF_PYTHON:-/usr/bin/python3}
 if [ -d "$WHAT" ]; then
   JD_SRC=(--model "$WHAT"); TORCH_MODEL=$WHAT
 else
-  JD_SRC=(--architecture "$WHAT" --dtype f32)
+  JD_SRC=(--architecture "$WHAT")  # random F16 weights: training copies them to float32 (the F16 originals stay frozen)
   TORCH_MODEL=$ROOT/jdiffusion-core/src/main/resources/dev/jdiffusion/io/checkpoint/$WHAT
   [ -d "$TORCH_MODEL" ] || { echo "bench-training: no built-in configs at $TORCH_MODEL" >&2; exit 1; }
 fi
