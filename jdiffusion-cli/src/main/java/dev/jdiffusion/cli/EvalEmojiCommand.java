@@ -3,8 +3,10 @@ package dev.jdiffusion.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.jdiffusion.datasets.EmojiDataset;
 import dev.jdiffusion.evaluation.PromptFollowing;
 import dev.jdiffusion.image.PngFiles;
+import dev.jdiffusion.image.RgbImage;
 import dev.jdiffusion.io.hub.ModelLocator;
 import dev.jdiffusion.pipelines.GenerationRequest;
 import dev.jdiffusion.pipelines.StableDiffusionPipeline;
@@ -20,6 +22,7 @@ import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -42,6 +45,11 @@ public final class EvalEmojiCommand implements Callable<Integer> {
     @Option(names = "--dataset", required = true, paramLabel = "DIR",
             description = "The ImageFolder the model was trained on (metadata.jsonl; an image's name is its first caption).")
     Path dataset;
+
+    @Option(names = "--package", paramLabel = "DIR",
+            description = "The unpacked emoji-datasource-google package: its flags and components join the gallery, which is then "
+                    + "the package's 1,911 base emoji, as issue 10's measure has it (default: the data set's pictures only).")
+    Path emojiPackage;
 
     @Option(names = "--prompts", paramLabel = "FILE",
             description = "Prompts, one a line (default: the data set's eval_prompts.txt, the held-out names).")
@@ -74,6 +82,15 @@ public final class EvalEmojiCommand implements Callable<Integer> {
         List<String> list = PromptFollowing.readPrompts(prompts != null ? prompts : dataset.resolve("eval_prompts.txt"));
         if (list.isEmpty()) throw new ParameterException(spec.commandLine(), "no prompts to evaluate");
         PromptFollowing.Gallery gallery = PromptFollowing.Gallery.readImageFolder(dataset);
+        if (emojiPackage != null) {
+            List<String> names = new ArrayList<>();
+            List<RgbImage> pictures = new ArrayList<>();
+            for (EmojiDataset.Emoji e : EmojiDataset.leftOut(emojiPackage.resolve("emoji.json"))) {
+                names.add(e.name().toLowerCase(Locale.ROOT));
+                pictures.add(EmojiDataset.onWhite(emojiPackage, e));
+            }
+            gallery = gallery.plus(names, pictures);
+        }
         StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(ModelLocator.resolve(model));
         GenerationRequest template = GenerationRequest.builder("").seed(seed).steps(steps).guidanceScale(guidance)
                 .sampler(sampler != null ? sampler : pipeline.defaultSampler()).build();

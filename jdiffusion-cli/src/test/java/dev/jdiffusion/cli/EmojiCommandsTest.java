@@ -102,6 +102,27 @@ class EmojiCommandsTest {
         assertEquals(hits / 2.0, json.get("top1").doubleValue(), 0.0);
         assertEquals(1.0, json.get("top5").doubleValue(), 0.0, "a gallery of three: every rank is below 5");
 
+        // --package: the package's flags and components join the gallery (issue 10's 1,911), ranked like the rest.
+        Path pkg = Files.createDirectories(tmp.resolve("package/img/google/64"));
+        Files.copy(EmojiModelFiles.reference("eval").resolve("gallery_2.png"), pkg.resolve("1f1ea-1f1ec.png"));
+        Files.writeString(tmp.resolve("package/emoji.json"), "[{\"name\": \"EGYPT FLAG\", \"image\": \"1f1ea-1f1ec.png\", "
+                + "\"category\": \"Flags\", \"subcategory\": \"country-flag\", \"sort_order\": 1, \"has_img_google\": true}]");
+        Result withPackage = run("eval-emoji", "--model", Fixtures.model("tiny-sd15").toString(), "--dataset", gallery.toString(),
+                "--prompts", prompts.toString(), "--steps", "2", "--sampler", "ddim", "--seed", "4",
+                "--package", tmp.resolve("package").toString(), "--json");
+        assertEquals(0, withPackage.status(), withPackage.err());
+        JsonNode wp = new ObjectMapper().readTree(withPackage.out());
+        assertEquals(4, wp.get("gallery").intValue());
+        NearestImages four = new NearestImages(g.plus(List.of("egypt flag"),
+                List.of(PngFiles.read(pkg.resolve("1f1ea-1f1ec.png")).image())).images());
+        assertEquals(NearestImages.rank(four.distances(p0), Set.of(0)), wp.get("results").get(0).get("rank").intValue());
+        assertEquals(NearestImages.rank(four.distances(p1), Set.of(2)), wp.get("results").get(1).get("rank").intValue());
+        Result noPackage = run("eval-emoji", "--model", Fixtures.model("tiny-sd15").toString(), "--dataset", gallery.toString(),
+                "--prompts", prompts.toString(), "--steps", "1", "--package", tmp.resolve("nothing").toString());
+        assertEquals(2, noPackage.status());
+        assertEquals(1, noPackage.err().lines().count(), noPackage.err());
+        assertTrue(noPackage.err().contains("emoji.json"), noPackage.err());
+
         Result unknown = run("eval-emoji", "--model", Fixtures.model("tiny-sd15").toString(), "--dataset", gallery.toString(),
                 "--prompts", Files.writeString(tmp.resolve("bad.txt"), "a purple cow\n").toString(), "--steps", "1");
         assertEquals(2, unknown.status());

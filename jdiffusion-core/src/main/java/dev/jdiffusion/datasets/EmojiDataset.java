@@ -61,6 +61,31 @@ public final class EmojiDataset {
      * {@link #EXCLUDED_CATEGORIES}.
      */
     public static List<Emoji> select(Path emojiJson) {
+        return entries(emojiJson, false);
+    }
+
+    /**
+     * The top-level emoji with a Google image that a dataset leaves out ({@link #EXCLUDED_CATEGORIES}: flags and
+     * components), in sort order. With {@link #select} they make the package's 1,911 base emoji, the gallery that
+     * issue 10's prompt-following measure searches.
+     */
+    public static List<Emoji> leftOut(Path emojiJson) {
+        return entries(emojiJson, true);
+    }
+
+    /** One emoji's 64×64 picture of the unpacked package, put on white as PIL's alpha_composite does. */
+    public static RgbImage onWhite(Path packageDir, Emoji e) throws IOException {
+        Path source = packageDir.resolve("img/google/64").resolve(e.image());
+        if (!Files.isRegularFile(source)) throw new ModelFormatException(source, null, "image of '" + e.name() + "' not found");
+        RgbaImage rgba = RgbaImage.read(source);
+        if (rgba.width() != 64 || rgba.height() != 64)
+            throw new ModelFormatException(source, null, "expected 64×64, found " + rgba.width() + "×" + rgba.height());
+        return rgba.compositeOnto(255, 255, 255);
+    }
+
+    private static List<Emoji> entries(Path emojiJson, boolean leftOut) {
+        if (!Files.isRegularFile(emojiJson))
+            throw new ModelFormatException(emojiJson, null, "not found: expected the unpacked emoji-datasource-google package");
         JsonNode root;
         try {
             root = JSON.readTree(emojiJson.toFile());
@@ -71,7 +96,7 @@ public final class EmojiDataset {
         List<Emoji> out = new ArrayList<>();
         for (JsonNode e : root) {
             String category = text(emojiJson, e, "category");
-            if (EXCLUDED_CATEGORIES.contains(category) || !e.path("has_img_google").asBoolean(false)) continue;
+            if (EXCLUDED_CATEGORIES.contains(category) != leftOut || !e.path("has_img_google").asBoolean(false)) continue;
             List<String> shortNames = new ArrayList<>();
             e.path("short_names").forEach(s -> shortNames.add(s.asText()));
             if (!e.path("sort_order").canConvertToInt())
@@ -143,13 +168,7 @@ public final class EmojiDataset {
             Files.createDirectory(tmp);
             StringBuilder metadata = new StringBuilder();
             for (Emoji e : emoji) {
-                Path source = images.resolve(e.image());
-                if (!Files.isRegularFile(source)) throw new ModelFormatException(source, null, "image of '" + e.name() + "' not found");
-                RgbaImage rgba = RgbaImage.read(source);
-                if (rgba.width() != 64 || rgba.height() != 64)
-                    throw new ModelFormatException(source, null, "expected 64×64, found " + rgba.width() + "×" + rgba.height());
-                RgbImage onWhite = rgba.compositeOnto(255, 255, 255);
-                PngFiles.write(tmp.resolve(e.image()), onWhite, Map.of());
+                PngFiles.write(tmp.resolve(e.image()), onWhite(packageDir, e), Map.of());
                 metadata.append(metadataLine(e)).append('\n');
             }
             Files.writeString(tmp.resolve("metadata.jsonl"), metadata, StandardCharsets.UTF_8);

@@ -37,6 +37,17 @@ public final class PromptFollowing {
 
     /** The gallery: each image with its name (the first caption of its metadata.jsonl line). */
     public record Gallery(List<String> names, List<RgbImage> images) {
+        /** This gallery and more pictures after it (pictures a model was not trained on, searched all the same). */
+        public Gallery plus(List<String> moreNames, List<RgbImage> moreImages) {
+            if (moreNames.size() != moreImages.size())
+                throw new IllegalArgumentException(moreNames.size() + " names for " + moreImages.size() + " images");
+            List<String> n = new ArrayList<>(names);
+            List<RgbImage> i = new ArrayList<>(images);
+            n.addAll(moreNames);
+            i.addAll(moreImages);
+            return new Gallery(List.copyOf(n), List.copyOf(i));
+        }
+
         /**
          * Reads a Hugging Face ImageFolder (metadata.jsonl: {@code file_name} and {@code text}, a string or a list whose
          * first entry is the name); images are put on white as PIL's alpha_composite does.

@@ -93,6 +93,13 @@ class EmojiDatasetTest {
                     assertEquals((int) Math.floor((c[ch] * a + 255.0 * (255 - a)) / 255 + 0.5), apple.get(x, y, ch));
             }
         assertTrue(Files.readString(out.resolve("README.md")).contains("Apache License 2.0"));
+
+        // What the data set leaves out (flags, components) is still there for the measure's gallery, in sort order.
+        List<EmojiDataset.Emoji> leftOut = EmojiDataset.leftOut(pkg.resolve("emoji.json"));
+        assertEquals(List.of("1f3fb.png", "1f1ea-1f1ec.png"), leftOut.stream().map(EmojiDataset.Emoji::image).toList());
+        RgbImage flag = EmojiDataset.onWhite(pkg, leftOut.get(1));
+        int a = (7 * 4 + 9) & 255, c = (7 * 4 + 4 * 50) & 255;  // the flag is the file's fifth image: k = 200
+        assertEquals((int) Math.floor((c * a + 255.0 * (255 - a)) / 255 + 0.5), flag.get(7, 9, 0));
     }
 
     @Test
