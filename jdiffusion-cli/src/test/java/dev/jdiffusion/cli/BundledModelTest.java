@@ -1,5 +1,6 @@
 package dev.jdiffusion.cli;
 
+import dev.jdiffusion.evaluation.PromptFollowing;
 import dev.jdiffusion.image.PngFiles;
 import dev.jdiffusion.image.RgbImage;
 import org.junit.jupiter.api.Test;
@@ -50,9 +51,7 @@ class BundledModelTest {
     @Test
     void theSameSeedWithTwoPromptsGivesClearlyDifferentPictures() throws IOException {
         RgbImage a = generate("red apple", dir.resolve("a.png")), b = generate("blue heart", dir.resolve("b.png"));
-        double sum = 0;
-        for (int i = 0; i < a.rgb().length; i++) sum += Math.abs((a.rgb()[i] & 0xff) - (b.rgb()[i] & 0xff));
-        double mean = sum / a.rgb().length;
+        double mean = PromptFollowing.meanDifference(a, b);
         assertTrue(mean > 10, "mean difference between the prompts' pictures " + mean + " levels, not above 10");
     }
 
