@@ -7,24 +7,15 @@ import dev.jdiffusion.io.JsonConfig;
  * x_prev = sqrt(a_prev) x0 + sqrt(1 - a_prev) eps. Config: clip_sample, clip_sample_range, set_alpha_to_one,
  * prediction_type epsilon, v_prediction or sample; thresholding is not supported.
  */
-public final class DDIMScheduler implements Scheduler {
-    private final NoiseSchedule schedule;
-    private final PredictionType predictionType;
-    private final TimestepSpacing spacing;
-    private final int stepsOffset;
+public final class DDIMScheduler extends AlphaScheduler {
     private final boolean clipSample;
     private final float clipSampleRange;
     /** alphas_cumprod "before" timestep 0, for the last step. */
     private final float finalAlphaCumprod;
-    private int numInferenceSteps;
-    private double[] timesteps = new double[0];
 
     public DDIMScheduler(JsonConfig config) {
         JsonConfig c = SchedulerConfig.effective(config);
-        schedule = NoiseSchedule.fromConfig(c, 0.0001, 0.02);
-        predictionType = PredictionType.fromConfig(c, PredictionType.EPSILON, PredictionType.V_PREDICTION, PredictionType.SAMPLE);
-        spacing = TimestepSpacing.fromConfig(c, "leading");
-        stepsOffset = c.getInt("steps_offset", 0);
+        super(c, PredictionType.EPSILON, PredictionType.V_PREDICTION, PredictionType.SAMPLE);
         clipSample = c.getBoolean("clip_sample", true);
         clipSampleRange = (float) c.getDouble("clip_sample_range", 1.0);
         finalAlphaCumprod = c.getBoolean("set_alpha_to_one", true) ? 1f : schedule.alphaCumprod(0);
@@ -33,28 +24,7 @@ public final class DDIMScheduler implements Scheduler {
     }
 
     @Override
-    public void setTimesteps(int numInferenceSteps) {
-        if (numInferenceSteps < 1 || numInferenceSteps > schedule.numTrainTimesteps())
-            throw new IllegalArgumentException("steps must be 1 to " + schedule.numTrainTimesteps() + ", not " + numInferenceSteps);
-        this.numInferenceSteps = numInferenceSteps;
-        timesteps = spacing.descending(numInferenceSteps, schedule.numTrainTimesteps(), stepsOffset);
-        for (int i = 0; i < timesteps.length; i++) timesteps[i] = Math.rint(timesteps[i]);
-    }
-
-    @Override
-    public double[] timesteps() { return timesteps.clone(); }
-
-    @Override
-    public float[] sigmas() { return new float[0]; }
-
-    @Override
-    public float initNoiseSigma() { return 1f; }
-
-    @Override
-    public float[] scaleModelInput(float[] sample, int stepIndex) { return sample.clone(); }
-
-    @Override
-    public int order() { return 1; }
+    public void setTimesteps(int numInferenceSteps) { setIntegerTimesteps(numInferenceSteps); }
 
     @Override
     public float[] step(float[] modelOutput, int stepIndex, float[] sample, NoiseSource noise) {
@@ -82,15 +52,5 @@ public final class DDIMScheduler implements Scheduler {
             prev[i] = sqrtAlphaPrev * x0 + directionCoeff * eps;
         }
         return prev;
-    }
-
-    @Override
-    public float[] addNoise(float[] original, float[] noise, int stepIndex) {
-        return schedule.addNoise(original, noise, (int) timesteps[stepIndex]);
-    }
-
-    @Override
-    public float[] predOriginalSample(float[] modelOutput, int stepIndex, float[] sample) {
-        return schedule.predOriginalSample(predictionType, modelOutput, sample, (int) timesteps[stepIndex]);
     }
 }

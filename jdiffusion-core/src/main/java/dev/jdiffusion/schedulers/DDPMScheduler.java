@@ -9,23 +9,14 @@ import java.util.Objects;
  * step but the one to t = 0. Config: variance_type fixed_small, fixed_small_log or fixed_large; clip_sample,
  * clip_sample_range; prediction_type epsilon, v_prediction or sample; thresholding is not supported.
  */
-public final class DDPMScheduler implements Scheduler {
-    private final NoiseSchedule schedule;
-    private final PredictionType predictionType;
-    private final TimestepSpacing spacing;
-    private final int stepsOffset;
+public final class DDPMScheduler extends AlphaScheduler {
     private final String varianceType;
     private final boolean clipSample;
     private final float clipSampleRange;
-    private int numInferenceSteps;
-    private double[] timesteps = new double[0];
 
     public DDPMScheduler(JsonConfig config) {
         JsonConfig c = SchedulerConfig.effective(config);
-        schedule = NoiseSchedule.fromConfig(c, 0.0001, 0.02);
-        predictionType = PredictionType.fromConfig(c, PredictionType.EPSILON, PredictionType.V_PREDICTION, PredictionType.SAMPLE);
-        spacing = TimestepSpacing.fromConfig(c, "leading");
-        stepsOffset = c.getInt("steps_offset", 0);
+        super(c, PredictionType.EPSILON, PredictionType.V_PREDICTION, PredictionType.SAMPLE);
         varianceType = c.getEnum("variance_type", "fixed_small", "fixed_small", "fixed_small_log", "fixed_large");
         clipSample = c.getBoolean("clip_sample", true);
         clipSampleRange = (float) c.getDouble("clip_sample_range", 1.0);
@@ -50,28 +41,7 @@ public final class DDPMScheduler implements Scheduler {
     }
 
     @Override
-    public void setTimesteps(int numInferenceSteps) {
-        if (numInferenceSteps < 1 || numInferenceSteps > schedule.numTrainTimesteps())
-            throw new IllegalArgumentException("steps must be 1 to " + schedule.numTrainTimesteps() + ", not " + numInferenceSteps);
-        this.numInferenceSteps = numInferenceSteps;
-        timesteps = spacing.descending(numInferenceSteps, schedule.numTrainTimesteps(), stepsOffset);
-        for (int i = 0; i < timesteps.length; i++) timesteps[i] = Math.rint(timesteps[i]);
-    }
-
-    @Override
-    public double[] timesteps() { return timesteps.clone(); }
-
-    @Override
-    public float[] sigmas() { return new float[0]; }
-
-    @Override
-    public float initNoiseSigma() { return 1f; }
-
-    @Override
-    public float[] scaleModelInput(float[] sample, int stepIndex) { return sample.clone(); }
-
-    @Override
-    public int order() { return 1; }
+    public void setTimesteps(int numInferenceSteps) { setIntegerTimesteps(numInferenceSteps); }
 
     @Override
     public float[] step(float[] modelOutput, int stepIndex, float[] sample, NoiseSource noise) {
@@ -109,11 +79,6 @@ public final class DDPMScheduler implements Scheduler {
         return prev;
     }
 
-    @Override
-    public float[] addNoise(float[] original, float[] noise, int stepIndex) {
-        return schedule.addNoise(original, noise, (int) timesteps[stepIndex]);
-    }
-
     /** The noise scale of the step: _get_variance, and its square root where diffusers takes one. */
     private float standardDeviation(float alphaProd, float alphaProdPrev, float currentBeta) {
         // beta-tilde, the posterior variance, clamped to stay positive
@@ -123,10 +88,5 @@ public final class DDPMScheduler implements Scheduler {
             case "fixed_large" -> (float) Math.sqrt(currentBeta);
             default -> (float) Math.sqrt(variance);
         };
-    }
-
-    @Override
-    public float[] predOriginalSample(float[] modelOutput, int stepIndex, float[] sample) {
-        return schedule.predOriginalSample(predictionType, modelOutput, sample, (int) timesteps[stepIndex]);
     }
 }

@@ -100,15 +100,6 @@ abstract class MultistepScheduler implements Scheduler {
     public float[] sigmas() { return sigmas.clone(); }
 
     @Override
-    public float initNoiseSigma() { return 1f; }
-
-    @Override
-    public float[] scaleModelInput(float[] sample, int stepIndex) { return sample.clone(); }
-
-    @Override
-    public int order() { return 1; }
-
-    @Override
     public float[] addNoise(float[] original, float[] noise, int stepIndex) {
         AlphaSigma as = AlphaSigma.of(sigmas[stepIndex]);
         float[] out = new float[original.length];

@@ -11,18 +11,12 @@ import java.util.List;
  * warm-up is replaced by a second-order start on a repeated timestep. Config: skip_prk_steps, set_alpha_to_one,
  * prediction_type epsilon or v_prediction.
  */
-public final class PNDMScheduler implements Scheduler {
+public final class PNDMScheduler extends AlphaScheduler {
     private static final int PNDM_ORDER = 4;
-    private final NoiseSchedule schedule;
-    private final PredictionType predictionType;
-    private final TimestepSpacing spacing;
-    private final int stepsOffset;
     private final boolean skipPrkSteps;
     private final float finalAlphaCumprod;
 
-    private int numInferenceSteps;
     private int[] prkTimesteps = new int[0];
-    private double[] timesteps = new double[0];
     // State across steps, as diffusers names it: step counter, model outputs (ets), running RK sum.
     private int counter;
     private final List<float[]> ets = new ArrayList<>();
@@ -31,10 +25,7 @@ public final class PNDMScheduler implements Scheduler {
 
     public PNDMScheduler(JsonConfig config) {
         JsonConfig c = SchedulerConfig.effective(config);
-        schedule = NoiseSchedule.fromConfig(c, 0.0001, 0.02);
-        predictionType = PredictionType.fromConfig(c, PredictionType.EPSILON, PredictionType.V_PREDICTION);
-        spacing = TimestepSpacing.fromConfig(c, "leading");
-        stepsOffset = c.getInt("steps_offset", 0);
+        super(c, PredictionType.EPSILON, PredictionType.V_PREDICTION);
         skipPrkSteps = c.getBoolean("skip_prk_steps", false);
         finalAlphaCumprod = c.getBoolean("set_alpha_to_one", false) ? 1f : schedule.alphaCumprod(0);
     }
@@ -45,10 +36,10 @@ public final class PNDMScheduler implements Scheduler {
             throw new IllegalArgumentException("PNDM without skip_prk_steps needs at least 4 steps, not " + numInferenceSteps);
         this.numInferenceSteps = numInferenceSteps;
         int numTrain = schedule.numTrainTimesteps();
-        double[] desc = spacing.descending(numInferenceSteps, numTrain, stepsOffset);
+        double[] desc = integerTimesteps(numInferenceSteps);
         int n = desc.length;
         int[] ts = new int[n];  // diffusers' _timesteps, ascending
-        for (int i = 0; i < n; i++) ts[i] = (int) Math.rint(desc[n - 1 - i]);
+        for (int i = 0; i < n; i++) ts[i] = (int) desc[n - 1 - i];
 
         List<Integer> all = new ArrayList<>();
         if (skipPrkSteps) {
@@ -78,26 +69,6 @@ public final class PNDMScheduler implements Scheduler {
         ets.clear();
         curModelOutput = null;
         curSample = null;
-    }
-
-    @Override
-    public double[] timesteps() { return timesteps.clone(); }
-
-    @Override
-    public float[] sigmas() { return new float[0]; }
-
-    @Override
-    public float initNoiseSigma() { return 1f; }
-
-    @Override
-    public float[] scaleModelInput(float[] sample, int stepIndex) { return sample.clone(); }
-
-    @Override
-    public int order() { return 1; }
-
-    @Override
-    public float[] addNoise(float[] original, float[] noise, int stepIndex) {
-        return schedule.addNoise(original, noise, (int) timesteps[stepIndex]);
     }
 
     /** Runs on its own step counter, like diffusers (which takes the timestep value, not its index). */
@@ -206,10 +177,5 @@ public final class PNDMScheduler implements Scheduler {
         float[] out = new float[a.length];
         for (int i = 0; i < out.length; i++) out[i] = a[i] + b[i];
         return out;
-    }
-
-    @Override
-    public float[] predOriginalSample(float[] modelOutput, int stepIndex, float[] sample) {
-        return schedule.predOriginalSample(predictionType, modelOutput, sample, (int) timesteps[stepIndex]);
     }
 }

@@ -35,11 +35,14 @@ public interface Scheduler {
     /** The noise levels per step (one more than the timesteps, ending in 0), or empty where diffusers has none. */
     float[] sigmas();
 
-    /** The factor for the initial Gaussian latents ({@code init_noise_sigma}). */
-    float initNoiseSigma();
+    /** The factor for the initial Gaussian latents ({@code init_noise_sigma}): 1, as in diffusers' SchedulerMixin. */
+    default float initNoiseSigma() { return 1f; }
 
-    /** The UNet input for step {@code stepIndex}: the sample itself, or divided by sqrt(sigma^2 + 1). */
-    float[] scaleModelInput(float[] sample, int stepIndex);
+    /**
+     * The UNet input for step {@code stepIndex}: a copy of the sample (diffusers' default), or, for the sigma
+     * schedulers, the sample divided by sqrt(sigma^2 + 1).
+     */
+    default float[] scaleModelInput(float[] sample, int stepIndex) { return sample.clone(); }
 
     /**
      * One denoising step: the sample for the next timestep, from the model output at {@code stepIndex}.
@@ -62,7 +65,7 @@ public interface Scheduler {
     default void setBeginIndex(int beginIndex) {}
 
     /** Model evaluations per step: 2 for Heun, 1 for the others. */
-    int order();
+    default int order() { return 1; }
 
     /**
      * The denoised sample x0 that {@code modelOutput} implies for {@code sample} at step {@code stepIndex}

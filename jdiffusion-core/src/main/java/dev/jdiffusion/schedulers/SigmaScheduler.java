@@ -66,9 +66,6 @@ abstract class SigmaScheduler implements Scheduler {
         return out;
     }
 
-    @Override
-    public int order() { return 1; }
-
     /** The denoised sample x0 that the model output implies at noise level sigma. */
     float[] predOriginalSample(float[] modelOutput, float[] sample, float sigma) {
         float[] x0 = new float[sample.length];
