@@ -23,12 +23,11 @@ for ((i = 1; i <= ROUNDS; i++)); do
     "$PY" "$ROOT/scripts/reference/bench_safety_checker.py" --repeat 5 --width "$SIZE" --height "$SIZE" \
       | sed 's/^/pytorch /' | tee -a "$LOG"
 done
-"$PY" - "$LOG" <<'PY'
-import json, sys, statistics
-runs = {}
-for line in open(sys.argv[1]):
-    who, js = line.split(" ", 1)
-    runs.setdefault(who, []).append(json.loads(js))
+"$PY" - "$LOG" "$ROOT/scripts/reference" <<'PY'
+import sys, statistics
+sys.path.insert(0, sys.argv[2])
+from bench_log import read_runs
+runs = read_runs(sys.argv[1])
 base = statistics.median(r["total_s"] for r in runs["pytorch"])
 for who, rs in runs.items():
     tot = statistics.median(r["total_s"] for r in rs)

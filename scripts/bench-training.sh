@@ -33,12 +33,11 @@ for ((i = 1; i <= ROUNDS; i++)); do
     "$PY" "$ROOT/scripts/reference/bench_training_torch.py" --model "$TORCH_MODEL" --width "$SIZE" --height "$SIZE" \
       --batch "$BATCH" --repeat 3 --threads 2 $NO_VAE | sed 's/^/pytorch /' | tee -a "$LOG"
 done
-"$PY" - "$LOG" <<'PY'
-import json, sys, statistics
-runs = {}
-for line in open(sys.argv[1]):
-    who, js = line.split(" ", 1)
-    runs.setdefault(who, []).append(json.loads(js))
+"$PY" - "$LOG" "$ROOT/scripts/reference" <<'PY'
+import sys, statistics
+sys.path.insert(0, sys.argv[2])
+from bench_log import read_runs
+runs = read_runs(sys.argv[1])
 for part in [p for p in ("unet", "vae") if p in runs["pytorch"][0]]:
     base = statistics.median(r[part]["step_s"] for r in runs["pytorch"])
     jd = runs["jdiffusion"][0][part]

@@ -1,4 +1,4 @@
-"""A minimal safetensors writer (numpy arrays → file), so reference scripts need no extra package."""
+"""A minimal safetensors writer and reader (numpy arrays ↔ file), so reference scripts need no extra package."""
 import json
 import struct
 
@@ -25,3 +25,21 @@ def save(tensors, path, metadata=None):
         f.write(h)
         for b in blobs:
             f.write(b)
+
+
+_NUMPY = {v: k for k, v in _DTYPES.items()}
+
+
+def load(path):
+    """The tensors of a safetensors file as numpy arrays, by name (the __metadata__ entry is skipped)."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        a, b = v["data_offsets"]
+        out[k] = np.frombuffer(data[a:b], dtype=_NUMPY[v["dtype"]]).reshape(v["shape"])
+    return out

@@ -17,7 +17,6 @@ scores (model A, made by the real libraries). Writes into OUT:
 """
 import json
 import os
-import struct
 import sys
 
 import cv2
@@ -26,26 +25,11 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from safetensors_lite import save  # noqa: E402
+from safetensors_lite import load as load_safetensors, save  # noqa: E402
 
 FIX, OUT = sys.argv[1], sys.argv[2]
 torch.set_grad_enabled(False)
 
-_NP = {"F32": np.float32, "F16": np.float16, "U8": np.uint8, "I64": np.int64}
-
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        a, b = v["data_offsets"]
-        out[k] = np.frombuffer(data[a:b], dtype=_NP[v["dtype"]]).reshape(v["shape"])
-    return out
 
 
 # ---------------------------------------------------------------- CLIPImageProcessor (transformers 4.44)

@@ -34,6 +34,9 @@ import numpy as np
 import regex
 import torch
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
+from safetensors_lite import save  # noqa: E402
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TESTDATA = os.path.join(ROOT, "testdata")
 FIXTURES = os.path.join(TESTDATA, "prompt-control")
@@ -58,23 +61,7 @@ def st_load(path):
 
 
 def st_save(path, tensors, metadata=None):
-    names = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16", np.dtype(np.int64): "I64", np.dtype(np.uint8): "U8"}
-    header, blobs, off = {}, [], 0
-    for k in sorted(tensors):
-        a = np.ascontiguousarray(tensors[k])
-        raw = a.tobytes()
-        header[k] = {"dtype": names[a.dtype], "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    if metadata:
-        header["__metadata__"] = metadata
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for raw in blobs:
-            f.write(raw)
+    save(tensors, path, metadata)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,6 +1,12 @@
 package dev.jdiffusion.io;
 
+import java.io.IOException;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.channels.FileChannel;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.function.Supplier;
 
 /**
@@ -18,6 +24,20 @@ public final class MappingScope {
 
     /** The arena for a file mapped now: the enclosing {@link #call}'s, else a new automatic one. */
     public static Arena arena() { return ARENA.isBound() ? ARENA.get() : Arena.ofAuto(); }
+
+    /**
+     * Maps all of {@code file} read-only into {@link #arena()}. A missing file is a {@link ModelFormatException}
+     * "file not found"; any other I/O problem one that reads "cannot read {@code what}: ..." — both naming the file.
+     */
+    public static MemorySegment mapReadOnly(Path file, String what) {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            return ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena());
+        } catch (NoSuchFileException e) {
+            throw new ModelFormatException(file, null, "file not found");
+        } catch (IOException e) {
+            throw new ModelFormatException(file, null, "cannot read " + what + ": " + e.getMessage(), e);
+        }
+    }
 
     /** Runs {@code body} with every file it maps placed in {@code arena}; closing the arena unmaps them all. */
     public static <T> T call(Arena arena, Supplier<T> body) {

@@ -7,16 +7,12 @@ import com.fasterxml.jackson.databind.json.JsonMapper;
 import dev.jdiffusion.tensor.DType;
 import dev.jdiffusion.tensor.WeightTensor;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -59,17 +55,9 @@ public final class SafeTensors implements TensorFile {
 
     /** Maps and validates {@code file}; every problem is a {@link ModelFormatException} naming the file. */
     public static SafeTensors open(Path file) {
-        MemorySegment mapping;
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            // Arena.ofAuto (the mapping lives as long as any weight view of it is reachable), unless the caller
-            // maps into an arena it closes itself (MappingScope: a pipeline's close()).
-            mapping = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), MappingScope.arena());
-        } catch (NoSuchFileException e) {
-            throw new ModelFormatException(file, null, "file not found");
-        } catch (IOException e) {
-            throw new ModelFormatException(file, null, "cannot read safetensors file: " + e.getMessage(), e);
-        }
-        return parse(file, mapping);
+        // Arena.ofAuto (the mapping lives as long as any weight view of it is reachable), unless the caller
+        // maps into an arena it closes itself (MappingScope: a pipeline's close()).
+        return parse(file, MappingScope.mapReadOnly(file, "safetensors file"));
     }
 
     static SafeTensors parse(Path file, MemorySegment mapping) {

@@ -176,9 +176,10 @@ public final class Benchmark {
 
     /**
      * Warm-up runs (at least one, more while they add up to under two seconds, at most five: the JIT
-     * compiles the kernels meanwhile), then the median of {@code repeat} timed runs, in seconds.
+     * compiles the kernels meanwhile), then the median of {@code repeat} timed runs, in seconds. Each timed run is
+     * logged as "{@code what}: run i/n t s". The inference and the training benchmarks both time this way.
      */
-    static double median(int repeat, Consumer<String> log, String what, Runnable work) {
+    public static double median(int repeat, Consumer<String> log, String what, Runnable work) {
         long warmStart = System.nanoTime();
         for (int i = 0; i < 5 && (i == 0 || System.nanoTime() - warmStart < 2_000_000_000L); i++) work.run();
         double[] t = new double[repeat];

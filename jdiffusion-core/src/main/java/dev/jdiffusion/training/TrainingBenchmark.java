@@ -5,6 +5,7 @@ import dev.jdiffusion.models.unet.UNet2DConditionConfig;
 import dev.jdiffusion.models.unet.UNet2DConditionModel;
 import dev.jdiffusion.models.vae.AutoencoderKL;
 import dev.jdiffusion.models.vae.AutoencoderKLConfig;
+import dev.jdiffusion.pipelines.Benchmark;
 import dev.jdiffusion.tensor.Autograd;
 import dev.jdiffusion.tensor.Buffers;
 import dev.jdiffusion.tensor.FlopCounter;
@@ -86,7 +87,7 @@ public final class TrainingBenchmark {
         long f0 = FlopCounter.total();
         Buffers.recycle(Autograd.with(null, forward));
         long forwardFlops = FlopCounter.total() - f0;
-        double fwd = median(repeat, log, what + " forward", () -> Buffers.recycle(Autograd.with(null, forward)));
+        double fwd = Benchmark.median(repeat, log, what + " forward", () -> Buffers.recycle(Autograd.with(null, forward)));
         Runnable step = () -> {
             Tape tape = new Tape(params, checkpointing);
             Tensor y = tape.record(forward);
@@ -99,25 +100,12 @@ public final class TrainingBenchmark {
         step.run();
         long stepFlops = FlopCounter.total() - s0;
         OpProfile.reset();
-        double train = median(repeat, log, what + " training step", step);
+        double train = Benchmark.median(repeat, log, what + " training step", step);
         if (OpProfile.enabled()) {
             log.accept(what + " training step kernels, heaviest first:");
             OpProfile.report(40).forEach(line -> log.accept("  " + line));
         }
         return new Result(what, batch, fwd, forwardFlops, train, stepFlops, params.count());
-    }
-
-    private static double median(int repeat, Consumer<String> log, String what, Runnable work) {
-        work.run();  // warm-up
-        double[] t = new double[repeat];
-        for (int i = 0; i < repeat; i++) {
-            long start = System.nanoTime();
-            work.run();
-            t[i] = (System.nanoTime() - start) / 1e9;
-            log.accept(String.format(java.util.Locale.ROOT, "%s: run %d/%d %.3f s", what, i + 1, repeat, t[i]));
-        }
-        Arrays.sort(t);
-        return repeat % 2 == 1 ? t[repeat / 2] : (t[repeat / 2 - 1] + t[repeat / 2]) / 2;
     }
 
     private static Tensor gaussian(Random r, int... shape) {

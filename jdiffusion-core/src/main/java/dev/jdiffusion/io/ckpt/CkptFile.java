@@ -9,15 +9,11 @@ import dev.jdiffusion.io.ckpt.Unpickler.Tuple;
 import dev.jdiffusion.tensor.DType;
 import dev.jdiffusion.tensor.WeightTensor;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.Comparator;
@@ -80,17 +76,9 @@ public final class CkptFile implements TensorFile {
      * textual-inversion files keep theirs under "string_to_param"), else those of the top-level dict.
      */
     public static CkptFile open(Path file, String entry) {
-        MemorySegment mapping;
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            // Arena.ofAuto (the mapping lives as long as any tensor view of it is reachable), unless the caller
-            // maps into an arena it closes itself (MappingScope: a pipeline's close()).
-            mapping = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), MappingScope.arena());
-        } catch (NoSuchFileException e) {
-            throw new ModelFormatException(file, null, "file not found");
-        } catch (IOException e) {
-            throw new ModelFormatException(file, null, "cannot read checkpoint: " + e.getMessage(), e);
-        }
-        return read(file, mapping, entry);
+        // Arena.ofAuto (the mapping lives as long as any tensor view of it is reachable), unless the caller
+        // maps into an arena it closes itself (MappingScope: a pipeline's close()).
+        return read(file, MappingScope.mapReadOnly(file, "checkpoint"), entry);
     }
 
     static CkptFile read(Path file, MemorySegment mapping) { return read(file, mapping, "state_dict"); }
