@@ -9,11 +9,14 @@ then run on the cut vocabulary.
 Usage: /usr/bin/python3 scripts/reference/clip_tokenizer_reference.py FULL_TOKENIZER_DIR FIXTURE_DIR CUT_DIR OUT.json
 """
 import json
-import struct
+import os
 import sys
 import unicodedata
 
 import regex as re
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from safetensors_lite import load as load_safetensors  # noqa: E402
 
 
 def bytes_to_unicode():
@@ -152,17 +155,8 @@ class ClipTokenizer:
 
 
 def read_safetensors_ints(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        a, b = v["data_offsets"]
-        out[k] = list(struct.unpack(f"<{(b - a) // 8}q", data[a:b]))
-    return out
+    """The int64 tensors of a safetensors file, each flattened to a list of ints."""
+    return {k: v.reshape(-1).tolist() for k, v in load_safetensors(path).items()}
 
 
 EMOJI_PROMPTS = [
