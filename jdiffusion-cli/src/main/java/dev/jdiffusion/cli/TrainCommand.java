@@ -183,10 +183,14 @@ final class TrainCommand implements Callable<Integer> {
         @Option(names = "--kl-weight", defaultValue = "1e-6", description = "Weight of the KL term (default: ${DEFAULT-VALUE}).")
         double klWeight;
 
+        @Option(names = "--train-decoder-only", description = "Train only the decoder (and post_quant_conv), the encoder frozen, as sd-vae-ft-mse was fine-tuned: latents, and a UNet trained on them, stay valid.")
+        boolean trainDecoderOnly;
+
         @Override
         public Integer call() {
             TrainingOptions o = common.options(TrainingOptions.Target.VAE);
             o.klWeight = klWeight;
+            o.trainDecoderOnly = trainDecoderOnly;
             return run(spec, o, common.quiet);
         }
     }

@@ -86,7 +86,7 @@ public final class Trainer {
         unet = new UNet2DConditionModel(UNet2DConditionConfig.from(folder.config("unet")),
                 unetTarget ? params.source("unet", unetBase, n -> true) : unetBase);
         vae = new AutoencoderKL(AutoencoderKLConfig.from(folder.config("vae")),
-                unetTarget ? vaeBase : params.source("vae", vaeBase, n -> true));
+                unetTarget ? vaeBase : params.source("vae", vaeBase, o.trainDecoderOnly ? Trainer::isDecoderWeight : n -> true));
         if (unetTarget) {
             DDPMScheduler ddpm = new DDPMScheduler(folder.schedulerConfig());
             unetRecipe = new UNetRecipe(vae, textEncoder, unet, ddpm.alphasCumprod(), ddpm.predictionType(), o.snrGamma,
@@ -243,6 +243,14 @@ public final class Trainer {
         int[] ts = new int[n];
         for (int b = 0; b < n; b++) ts[b] = Math.min(unetRecipe.numTrainTimesteps() - 1, (int) (u[b] * unetRecipe.numTrainTimesteps()));
         return unetRecipe.step(tape, latents, n, ls[0], ls[1], ls[2], ids, noise, ts);
+    }
+
+    /**
+     * The VAE weights that {@code --train-decoder-only} trains: the decoder and post_quant_conv, the path from the
+     * latents to pixels. The encoder and quant_conv stay frozen, so the latent of every image stays the same.
+     */
+    static boolean isDecoderWeight(String name) {
+        return name.startsWith("decoder.") || name.startsWith("post_quant_conv.");
     }
 
     /**

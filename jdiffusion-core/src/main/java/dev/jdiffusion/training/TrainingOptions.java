@@ -43,6 +43,11 @@ public final class TrainingOptions {
     public boolean trainTextEncoder = false;
     public double captionDropout = 0;
     public double klWeight = 1e-6;
+    /**
+     * VAE only: train the decoder (and post_quant_conv) with the encoder frozen, as Stability's sd-vae-ft-mse was
+     * fine-tuned: the latents, and so a UNet trained on them, stay valid.
+     */
+    public boolean trainDecoderOnly = false;
 
     /** Weights of the trained parts in the output: "fp32" or "fp16". */
     public String saveDtype = "fp32";
@@ -85,6 +90,8 @@ public final class TrainingOptions {
         Optimizer.create(optimizer, weightDecay);
         if (target == Target.VAE && (trainTextEncoder || snrGamma > 0 || captionDropout > 0))
             throw new IllegalArgumentException("--train-text-encoder, --snr-gamma and --caption-dropout apply to train unet, not train vae");
+        if (target != Target.VAE && trainDecoderOnly)
+            throw new IllegalArgumentException("--train-decoder-only applies to train vae, not train unet");
         if (replay != null && gradientAccumulation != 1)
             throw new IllegalArgumentException("--gradient-accumulation does not apply with --replay (each step of the file is one batch)");
         if (validationEvery < 0) throw new IllegalArgumentException("--validation-every must not be negative");

@@ -155,6 +155,50 @@ public class TrainerBehaviourTest {
     }
 
     @Test
+    void decoderOnlyTrainingTakesTheFullRunsDecoderStepAndLeavesTheEncoderAsItWas() throws IOException {
+        Path data = shapes(tmp.resolve("data"), 6);
+        Map<String, Parameters> trained = new LinkedHashMap<>();
+        Map<String, Double> loss = new LinkedHashMap<>();
+        for (String run : List.of("full", "decoder")) {
+            TrainingOptions o = unetOptions(data, tmp.resolve(run), 1);
+            o.target = TrainingOptions.Target.VAE;
+            o.trainDecoderOnly = run.equals("decoder");
+            o.optimizer = "sgd";
+            o.learningRate = 0.5;
+            o.maxGradNorm = 0;  // a global norm over the encoder too would scale the decoder's step differently
+            Trainer t = new Trainer(o);
+            double[] l = new double[1];
+            t.run(new Trainer.Listener() {
+                @Override public void onStep(Trainer.StepLog log, int total) { l[0] = log.loss(); }
+            });
+            trained.put(run, t.parameters());
+            loss.put(run, l[0]);
+        }
+        // One SGD step from the same batch and posterior noise: the decoder's gradient does not depend on whether
+        // the encoder's is taken, so its weights come out bit for bit the same; only the decoder's are trained.
+        assertEquals(loss.get("full"), loss.get("decoder"));
+        List<Parameters.Parameter> decoder = trained.get("decoder").all();
+        assertEquals(trained.get("full").all().stream().filter(p -> Trainer.isDecoderWeight(p.name().substring(4))).count(),
+                decoder.size());
+        assertTrue(decoder.stream().allMatch(p -> p.name().startsWith("vae.decoder.") || p.name().startsWith("vae.post_quant_conv.")));
+        for (Parameters.Parameter p : decoder)
+            assertArrayEquals(trained.get("full").get(p.name()).value(), p.value(), p.name());
+        // In the written folder the encoder is the starting model's, tensor for tensor; the full run changed it.
+        SafeTensors start = SafeTensors.open(Fixtures.model("tiny-sd15").resolve("vae/diffusion_pytorch_model.safetensors"));
+        SafeTensors full = SafeTensors.open(tmp.resolve("full/vae/diffusion_pytorch_model.safetensors"));
+        SafeTensors dec = SafeTensors.open(tmp.resolve("decoder/vae/diffusion_pytorch_model.safetensors"));
+        int encoderTensors = 0;
+        for (String n : start.names()) {
+            if (Trainer.isDecoderWeight(n)) continue;
+            encoderTensors++;
+            assertArrayEquals(start.tensor(n).toFloatArray(), dec.tensor(n).toFloatArray(), n);
+        }
+        assertTrue(encoderTensors > 0);
+        assertFalse(Arrays.equals(start.tensor("encoder.conv_in.weight").toFloatArray(), full.tensor("encoder.conv_in.weight").toFloatArray()));
+        assertFalse(Arrays.equals(start.tensor("decoder.conv_out.weight").toFloatArray(), dec.tensor("decoder.conv_out.weight").toFloatArray()));
+    }
+
+    @Test
     void outputIsADiffusersFolderAsSavePretrainedWritesIt() throws IOException {
         Path out = tmp.resolve("out");
         TrainingOptions o = unetOptions(shapes(tmp.resolve("data"), 6), out, 1);
@@ -269,6 +313,9 @@ public class TrainerBehaviourTest {
         o.lrScheduler = "cosine";
         o.captionDropout = 1.5;
         assertTrue(assertThrows(IllegalArgumentException.class, o::validate).getMessage().contains("--caption-dropout"));
+        o.captionDropout = 0;
+        o.trainDecoderOnly = true;
+        assertTrue(assertThrows(IllegalArgumentException.class, o::validate).getMessage().contains("--train-decoder-only"));
     }
 
     @Test
